@@ -1,0 +1,308 @@
+"""Async client for the cron endpoints of a LangGraph Agent Server.
+
+One shared `httpx.AsyncClient` (see `make_http_client`) carries the connection pool; an
+`AgentServerClient` is a cheap per-(url, api key) view over it, so a rotated key takes effect on
+the next call. Every failure is raised as an `AgentServerError` subclass whose `reason` is a
+Kubernetes condition reason. The API key is sent only as the `x-api-key` header and is redacted
+from every message this module produces; httpx exceptions are never chained (their `request`
+carries the headers).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "langgraph-cron-operator"
+MAX_PAGE_SIZE = 1000  # the server rejects search limits above this with 422
+_MAX_DETAIL = 1000
+
+
+class Cron(BaseModel):
+    """A cron as the server returns it; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cron_id: str
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    schedule: str
+    timezone: str | None = None
+    end_time: datetime | None = None
+    enabled: bool = True
+    payload: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    next_run_date: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    user_id: str | None = None
+    on_run_completed: str | None = None
+
+
+class AgentServerError(Exception):
+    reason = "AgentServerError"
+
+    def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.detail = detail
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class Rejected(AgentServerError):
+    """The server refused the request as invalid (400/422, other 4xx): retrying will not help."""
+    reason = "Rejected"
+
+
+class AssistantNotFound(AgentServerError):
+    reason = "AssistantNotFound"
+
+
+class ThreadNotFound(AgentServerError):
+    reason = "ThreadNotFound"
+
+
+class CronNotFound(AgentServerError):
+    reason = "CronNotFound"
+
+
+class Unauthorized(AgentServerError):
+    reason = "Unauthorized"
+
+
+class ServerUnavailable(AgentServerError):
+    """Transient: 408/425/429/5xx, timeouts, connection errors, unreadable responses."""
+    reason = "ServerUnavailable"
+
+
+def make_http_client(*, verify: bool | str = True, timeout: float = 30.0) -> httpx.AsyncClient:
+    """The one shared client. `verify` may be a CA bundle path; redirects are not followed so the
+    key header never travels to another host."""
+    if isinstance(verify, str):
+        verify = ssl.create_default_context(cafile=verify)
+    return httpx.AsyncClient(
+        verify=verify,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=False,
+        headers={"user-agent": USER_AGENT},
+    )
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None, *, base: float = 1.0, cap: float = 300.0,
+                  rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number `attempt` (0 for the first retry).
+
+    Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)). A server
+    `Retry-After` is a floor, itself limited to `cap` so a bogus header cannot stall for hours.
+    """
+    ceiling = min(cap, base * 2 ** min(max(attempt, 0), 62))
+    delay = rand() * ceiling
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date. None if absent or unparsable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's error `detail` (a string, or a FastAPI-style list), else the body text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail: Any = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+    if detail is None or detail == "":
+        detail = response.text.strip() or response.reason_phrase
+    detail = str(detail)
+    return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL] + "..."
+
+
+class AgentServerClient:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str | None = None) -> None:
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        # Keys read from files often carry a trailing newline, which httpx would reject (and echo).
+        self._api_key = (api_key or "").strip() or None
+        url = httpx.URL(self.base_url)
+        # Names the server in messages without any credentials embedded in the URL.
+        self._display_url = str(url.copy_with(username=None, password=None)) if url.userinfo else self.base_url
+
+    def __repr__(self) -> str:
+        return f"AgentServerClient({self._display_url!r}, api_key={'set' if self._api_key else 'unset'})"
+
+    # ---------------------------------------------------------------- crons
+    async def create(self, payload: dict) -> Cron:
+        return await self._cron("POST", "/runs/crons", op="create", json=payload)
+
+    async def create_for_thread(self, thread_id: str, payload: dict) -> Cron:
+        return await self._cron("POST", f"/threads/{quote(str(thread_id), safe='')}/runs/crons",
+                                op="create_for_thread", json=payload)
+
+    async def get(self, cron_id: str) -> Cron:
+        return await self._cron("GET", self._cron_path(cron_id), op="cron")
+
+    async def patch(self, cron_id: str, fields: dict) -> Cron:
+        """Measured semantics (inmem 0.16.7): the body is shallow-merged into the stored payload;
+        top-level `metadata` merges (keys cannot be removed); `assistant_id` is ignored."""
+        return await self._cron("PATCH", self._cron_path(cron_id), op="cron", json=fields)
+
+    async def delete(self, cron_id: str) -> None:
+        await self._request("DELETE", self._cron_path(cron_id), op="cron")
+
+    async def search(self, *, metadata: dict | None = None, assistant_id: str | None = None,
+                     thread_id: str | None = None, limit: int = MAX_PAGE_SIZE, offset: int = 0,
+                     sort_by: str = "created_at", sort_order: str = "asc") -> list[Cron]:
+        """One page. `metadata` filters by containment; `assistant_id` must be a UUID (a graph
+        name is rejected with 422). Oldest first by default so paging is stable under inserts."""
+        body = self._filters(metadata, assistant_id, thread_id)
+        body.update(limit=limit, offset=offset, sort_by=sort_by, sort_order=sort_order)
+        data = await self._request("POST", "/runs/crons/search", json=body, op="search")
+        if not isinstance(data, list):
+            raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list")
+        return [self._parse(item, "POST /runs/crons/search") for item in data]
+
+    async def search_all(self, *, metadata: dict | None = None, assistant_id: str | None = None,
+                         thread_id: str | None = None, page_size: int = MAX_PAGE_SIZE) -> list[Cron]:
+        """Every matching cron. A cron deleted between pages can make a later one be skipped
+        (offset paging); callers reconcile periodically, so that heals on the next pass."""
+        seen: dict[str, Cron] = {}
+        offset = 0
+        while True:
+            page = await self.search(metadata=metadata, assistant_id=assistant_id, thread_id=thread_id,
+                                     limit=page_size, offset=offset)
+            for cron in page:
+                seen.setdefault(cron.cron_id, cron)
+            if len(page) < page_size:
+                return list(seen.values())
+            offset += len(page)
+
+    async def count(self, *, metadata: dict | None = None, assistant_id: str | None = None,
+                    thread_id: str | None = None) -> int:
+        data = await self._request("POST", "/runs/crons/count", json=self._filters(metadata, assistant_id, thread_id),
+                                   op="count")
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise ServerUnavailable(f"POST {self._display_url}/runs/crons/count: expected an integer")
+        return data
+
+    # ---------------------------------------------------------------- plumbing
+    async def _cron(self, method: str, path: str, *, op: str, json: Any = None) -> Cron:
+        return self._parse(await self._request(method, path, op=op, json=json), f"{method} {path}")
+
+    def _parse(self, data: Any, where: str) -> Cron:
+        try:
+            return Cron.model_validate(data)
+        except ValidationError as exc:
+            # Not the server we expect (or a proxy page): transient from our point of view.
+            raise ServerUnavailable(f"{where} on {self._display_url}: unexpected cron object "
+                                    f"({exc.error_count()} validation errors)") from None
+
+    @staticmethod
+    def _cron_path(cron_id: str) -> str:
+        return f"/runs/crons/{quote(str(cron_id), safe='')}"
+
+    @staticmethod
+    def _filters(metadata: dict | None, assistant_id: str | None, thread_id: str | None) -> dict:
+        body: dict[str, Any] = {}
+        if metadata:
+            body["metadata"] = metadata
+        if assistant_id:
+            body["assistant_id"] = assistant_id
+        if thread_id:
+            body["thread_id"] = thread_id
+        return body
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    async def _request(self, method: str, path: str, *, op: str, json: Any = None) -> Any:
+        where = f"{method} {self._display_url}{path}"
+        headers = {}
+        if self._api_key:
+            # httpx would raise with the raw header value in its message.
+            if not (self._api_key.isascii() and self._api_key.isprintable()):
+                raise Unauthorized(f"{where}: the API key contains characters not allowed in an HTTP header")
+            headers["x-api-key"] = self._api_key
+        try:
+            response = await self._http.request(method, self.base_url + path, json=json, headers=headers)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise Rejected(self._redact(f"{where}: invalid Agent Server URL: {exc}")) from None
+        except httpx.HTTPError as exc:
+            # `from None`: the httpx exception holds the request and its headers.
+            raise ServerUnavailable(self._redact(f"{where}: {type(exc).__name__}: {exc}".rstrip(": "))) from None
+        logger.debug("%s -> %s", where, response.status_code)
+        if response.is_success:
+            if response.status_code == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise ServerUnavailable(f"{where}: HTTP {response.status_code} with a body that is not JSON") from None
+        raise self._error(response, where, op)
+
+    def _error(self, response: httpx.Response, where: str, op: str) -> AgentServerError:
+        status = response.status_code
+        detail = self._redact(_detail(response))
+        message = f"{where}: HTTP {status}: {detail}"
+        kwargs = dict(status_code=status, detail=detail)
+        if status in (401, 403):
+            return Unauthorized(message, **kwargs)
+        if status == 404:
+            if op == "create":
+                return AssistantNotFound(message, **kwargs)
+            if op == "create_for_thread":
+                # The server checks the assistant first: "Assistant 'x' not found" vs
+                # "Thread with ID 'y' not found. ..."
+                if detail.lower().startswith("assistant"):
+                    return AssistantNotFound(message, **kwargs)
+                return ThreadNotFound(message, **kwargs)
+            if op == "cron":
+                return CronNotFound(message, **kwargs)
+        if status in (408, 425, 429) or status >= 500:
+            return ServerUnavailable(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                                     **kwargs)
+        return Rejected(message, **kwargs)
+
+
+__all__ = [
+    "AgentServerClient", "AgentServerError", "AssistantNotFound", "Cron", "CronNotFound", "Rejected",
+    "ServerUnavailable", "ThreadNotFound", "Unauthorized", "backoff_delay", "make_http_client",
+    "parse_retry_after",
+]

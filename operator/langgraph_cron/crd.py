@@ -1,0 +1,151 @@
+"""Generate the LangGraphCron CRD from the pydantic models.
+
+`python -m langgraph_cron.crd > crds/langgraphcron.yaml` regenerates the committed file;
+tests/unit/test_crd.py fails when the committed file and the models disagree.
+
+Kubernetes wants a *structural* OpenAPI v3 schema: no `$ref`, no `anyOf` alternatives that
+change the type, a type on every node. Pydantic emits JSON Schema 2020-12, so this module
+inlines definitions, folds `Optional[X]` into `X`, and turns free-form fields into
+`x-kubernetes-preserve-unknown-fields` nodes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+from langgraph_cron import models
+
+# Keys of pydantic's JSON Schema that mean nothing to Kubernetes (or are invalid there).
+_DROPPED_KEYS = {"title", "additionalProperties"}
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            target = defs[node["$ref"].rsplit("/", 1)[-1]]
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return _inline(merged, defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    return node
+
+
+def _structural(node: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite one (already inlined) pydantic schema node into a structural CRD schema node."""
+    branches = [b for b in node.get("anyOf", []) if b.get("type") != "null"]
+    outer = {k: v for k, v in node.items() if k != "anyOf"}
+
+    if outer.get("x-kubernetes-preserve-unknown-fields"):
+        # Free-form content: keep a type only when every alternative agrees on it.
+        types = {b.get("type") for b in branches} if branches else {node.get("type")}
+        result: dict[str, Any] = {"description": outer["description"]}
+        if len(types) == 1 and None not in types:
+            result["type"] = types.pop()
+        result["x-kubernetes-preserve-unknown-fields"] = True
+        return result
+
+    if branches:
+        if len(branches) != 1:
+            raise ValueError(f"field {outer.get('description')!r} has a union of types; mark it free-form")
+        node = {**branches[0], **outer}
+
+    result = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS or (key == "default" and value is None):
+            continue
+        if key == "const":
+            result["enum"] = [value]
+        elif key == "properties":
+            result[key] = {name: _structural(sub) for name, sub in value.items()}
+        elif key == "items":
+            result[key] = _structural(value)
+        else:
+            result[key] = value
+    if "properties" in result:
+        result.setdefault("type", "object")
+    return _ordered(result)
+
+
+def _ordered(node: dict[str, Any]) -> dict[str, Any]:
+    """Put description and type first so the YAML reads top-down like hand-written CRDs."""
+    head = [k for k in ("description", "type", "format", "enum", "default") if k in node]
+    return {k: node[k] for k in head + [k for k in node if k not in head]}
+
+
+def openapi_schema(model: type[models.CamelModel]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(_inline(raw, raw.get("$defs", {})))
+
+
+def build_crd() -> dict[str, Any]:
+    spec_schema = {
+        "description": "Desired cron: schedule, assistant, optional thread, and the run payload.",
+        **openapi_schema(models.LangGraphCronSpec),
+    }
+    status_schema = {
+        "description": "Observed state, written by the operator.",
+        **openapi_schema(models.LangGraphCronStatus),
+    }
+    ready = '.status.conditions[?(@.type=="Ready")]'
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{models.PLURAL}.{models.GROUP}"},
+        "spec": {
+            "group": models.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": models.KIND,
+                "listKind": f"{models.KIND}List",
+                "plural": models.PLURAL,
+                "singular": models.SINGULAR,
+                "shortNames": models.SHORT_NAMES,
+                "categories": models.CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": models.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
+                        {"name": "Timezone", "type": "string", "jsonPath": ".spec.timezone"},
+                        {"name": "Assistant", "type": "string", "jsonPath": ".spec.assistantId"},
+                        {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunDate"},
+                        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+                        {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1},
+                        {"name": "Cron ID", "type": "string", "jsonPath": ".status.cronId", "priority": 1},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "description": "A LangGraph cron job, reconciled into a cron on a LangGraph Agent Server.",
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string", "description": "API version of this object."},
+                                "kind": {"type": "string", "description": "Kind of this object."},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": status_schema,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render_crd_yaml() -> str:
+    header = "# Generated by `python -m langgraph_cron.crd` from operator/langgraph_cron/models.py. Do not edit.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_crd_yaml())

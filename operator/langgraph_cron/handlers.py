@@ -1,0 +1,111 @@
+"""kopf handlers: parse the object, call the service, write status and Events. No decisions here.
+
+Importing this module registers the handlers, so `kopf run -m langgraph_cron` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from langgraph_cron.agent_server import make_http_client
+from langgraph_cron.kube import KubeClient, load_api_client
+from langgraph_cron.models import GROUP, PLURAL, VERSION
+from langgraph_cron.reconcile import status_patch
+from langgraph_cron.service import SLOW_RETRY_SECONDS, CronObject, CronService, Result
+from langgraph_cron.settings import Settings
+
+FINALIZER = "lgcron.io/cleanup"
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # Keep kopf's bookkeeping in annotations: the CRD's status schema is strict and would prune it.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    config = Settings.from_env()
+    memo.kube = KubeClient(load_api_client())
+    memo.http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout)
+    memo.service = CronService(config, memo.http, memo.kube)
+    # One lock per object: the resync daemon and the change handlers must never both create a cron.
+    memo.locks = {}
+    logger.info(
+        "lgcron operator started: default server %s, resync every %ss",
+        config.server_url or "(none)",
+        config.resync_interval,
+    )
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    await memo.http.aclose()
+
+
+def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
+    return memo.locks.setdefault(uid, asyncio.Lock())
+
+
+def _post_events(body: kopf.Body, result: Result) -> None:
+    for event in result.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _persist_cron_id(memo: kopf.Memo, obj: CronObject):
+    """Write status.cronId the moment a cron exists, not at the end of the handler."""
+
+    async def persist(cron_id: str, server_url: str) -> None:
+        await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, {"cronId": cron_id, "serverUrl": server_url})
+
+    return persist
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    obj = CronObject.from_body(body)
+    async with _lock(memo, obj.identity.uid):
+        result = await memo.service.reconcile(obj, attempt=retry, on_cron_id=_persist_cron_id(memo, obj))
+    patch.status.update(status_patch(obj.status, result.status) or {})
+    _post_events(body, result)
+    if result.retry_after is not None:
+        raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after)
+
+
+@kopf.daemon(*RESOURCE, cancellation_timeout=10)
+async def resync_cron(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """Periodic drift repair: a cron deleted or edited on the server is put back; nextRunDate refreshed."""
+    interval = memo.service.settings.resync_interval
+    delay = interval
+    attempt = 0
+    while not await stopped.wait(delay):
+        obj = CronObject.from_body(body)
+        async with _lock(memo, obj.identity.uid):
+            result = await memo.service.reconcile(obj, attempt=attempt, on_cron_id=_persist_cron_id(memo, obj))
+        changes = status_patch(obj.status, result.status)
+        if changes and not stopped:
+            await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
+        _post_events(body, result)
+        attempt = attempt + 1 if result.retry_after is not None else 0
+        delay = min(interval, result.retry_after) if result.retry_after is not None else interval
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    obj = CronObject.from_body(body)
+    async with _lock(memo, obj.identity.uid):
+        result = await memo.service.finalize(obj, attempt=retry)
+    _post_events(body, result)
+    if not result.done:
+        patch.status.update(status_patch(obj.status, result.status) or {})
+        raise kopf.TemporaryError(
+            result.status.conditions[0].message, delay=result.retry_after or SLOW_RETRY_SECONDS
+        )
+    memo.locks.pop(obj.identity.uid, None)

@@ -1,0 +1,252 @@
+"""Pydantic models of the LangGraphCron spec and status: the one source of the CRD schema.
+
+`crd.py` turns these into `crds/langgraphcron.yaml`; a unit test fails when the two drift.
+Field descriptions become `kubectl explain` text, so they are written for users.
+Free-form user content (`input`, `metadata`, `context`, `config.configurable`) is typed as
+plain dicts so it passes through untouched: only the field *names* are camelCase.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from langgraph_cron.schedule import validate_schedule
+
+GROUP = "lgcron.io"
+VERSION = "v1alpha1"
+KIND = "LangGraphCron"
+PLURAL = "langgraphcrons"
+SINGULAR = "langgraphcron"
+SHORT_NAMES = ["lgcron", "lgc"]
+CATEGORIES = ["langgraph"]
+
+# Metadata keys the operator owns on every cron it creates; users may not set them.
+RESERVED_METADATA_PREFIX = "lgcron.io/"
+
+# Marks free-form fields for crd.py: the CRD keeps whatever the user wrote there.
+PRESERVE_UNKNOWN = {"x-kubernetes-preserve-unknown-fields": True}
+
+MultitaskStrategy = Literal["reject", "rollback", "interrupt", "enqueue"]
+StreamModeName = Literal[
+    "values", "messages", "messages-tuple", "tasks", "checkpoints", "updates", "events", "debug", "custom"
+]
+Durability = Literal["sync", "async", "exit"]
+OnRunCompleted = Literal["delete", "keep"]
+DeletionPolicy = Literal["Delete", "Orphan"]
+Backend = Literal["agentServer", "cronJob"]
+
+
+class CamelModel(BaseModel):
+    """camelCase on the wire (Kubernetes style), snake_case in Python."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class SecretKeyRef(CamelModel):
+    name: str = Field(min_length=1, description="Name of a Secret in the same namespace as this resource.")
+    key: str = Field(min_length=1, description="Key inside the Secret whose value is the Agent Server API key.")
+
+
+class ServerRef(CamelModel):
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description=(
+            "Base URL of the LangGraph Agent Server, e.g. https://my-deployment.example.com. "
+            "Defaults to the operator-wide LGCRON_SERVER_URL."
+        ),
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description=(
+            "Secret holding the API key, sent as the x-api-key header. Defaults to the operator-wide "
+            "LGCRON_API_KEY; with neither, requests carry no key."
+        ),
+    )
+
+
+class RunConfig(CamelModel):
+    tags: list[str] | None = Field(default=None, description="Tags attached to each run.")
+    recursion_limit: int | None = Field(default=None, ge=1, description="Maximum number of graph steps per run.")
+    configurable: dict[str, Any] | None = Field(
+        default=None,
+        description="Free-form configurable values passed to the graph, unchanged.",
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+
+
+class LangGraphCronSpec(CamelModel):
+    schedule: str = Field(
+        min_length=1,
+        description=(
+            "Cron expression: five fields (minute hour day-of-month month day-of-week), an optional "
+            "sixth seconds field, or a macro such as @hourly. Interpreted in spec.timezone."
+        ),
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA timezone of the schedule, e.g. Europe/Berlin. Defaults to UTC."
+    )
+    assistant_id: str = Field(
+        min_length=1, description="Assistant UUID, or a graph name meaning the graph's default assistant."
+    )
+    thread_id: str | None = Field(
+        default=None,
+        description=(
+            "Thread UUID. When set, every run goes to this one thread (a thread cron); "
+            "otherwise each run gets a new thread (a stateless cron)."
+        ),
+        json_schema_extra={"format": "uuid"},
+    )
+    input: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Input of each run: an object or a list of objects, passed unchanged. Defaults to {}.",
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None,
+        description="Metadata of the cron and its runs, passed unchanged. Keys under lgcron.io/ are reserved.",
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+    config: RunConfig | None = Field(default=None, description="Run configuration: tags, recursionLimit, configurable.")
+    context: dict[str, Any] | None = Field(
+        default=None, description="Static context of each run, passed unchanged.", json_schema_extra=PRESERVE_UNKNOWN
+    )
+    webhook: str | None = Field(
+        default=None, min_length=1, max_length=65536, description="URL called after each run completes."
+    )
+    interrupt_before: Literal["*"] | list[str] | None = Field(
+        default=None,
+        description='Nodes to interrupt before they run: "*" for all, or a list of node names.',
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+    interrupt_after: Literal["*"] | list[str] | None = Field(
+        default=None,
+        description='Nodes to interrupt after they run: "*" for all, or a list of node names.',
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+    multitask_strategy: MultitaskStrategy | None = Field(
+        default=None, description="What to do when a run is already in flight on the thread."
+    )
+    enabled: bool = Field(default=True, description="false suspends the cron without deleting it.")
+    end_time: datetime | None = Field(
+        default=None,
+        description="RFC 3339 time after which the cron stops firing; the operator then disables it (reason Expired).",
+    )
+    on_run_completed: OnRunCompleted | None = Field(
+        default=None, description="Stateless crons only: delete or keep each run's thread after the run."
+    )
+    stream_mode: StreamModeName | list[StreamModeName] | None = Field(
+        default=None, description="Stream mode, or a list of them.", json_schema_extra=PRESERVE_UNKNOWN
+    )
+    stream_subgraphs: bool | None = Field(default=None, description="Stream output from subgraphs too.")
+    stream_resumable: bool | None = Field(default=None, description="Persist stream chunks so a stream can resume.")
+    durability: Durability | None = Field(default=None, description="Checkpoint durability of each run.")
+    server: ServerRef | None = Field(default=None, description="Which Agent Server holds the cron, and its API key.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Delete",
+        description="Delete removes the cron when this resource is deleted; Orphan leaves it on the server.",
+    )
+    backend: Backend = Field(
+        default="agentServer",
+        description="agentServer keeps a cron record on the Agent Server; cronJob is not supported yet.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_is_a_cron_expression(cls, value: str) -> str:
+        validate_schedule(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_iana(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, KeyError):
+            raise ValueError(f"unknown IANA timezone {value!r} (example: Europe/Berlin)") from None
+        return value
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_id_is_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a UUID") from None
+
+    @field_validator("end_time")
+    @classmethod
+    def _end_time_is_aware(cls, value: datetime | None) -> datetime | None:
+        # RFC 3339 requires an offset; a bare time is read as UTC rather than the operator's local zone.
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keeps_out_of_reserved_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        reserved = sorted(k for k in value or {} if k.startswith(RESERVED_METADATA_PREFIX))
+        if reserved:
+            raise ValueError(f"keys {reserved} are reserved for the operator (prefix {RESERVED_METADATA_PREFIX})")
+        return value
+
+    @model_validator(mode="after")
+    def _on_run_completed_only_for_stateless(self) -> LangGraphCronSpec:
+        if self.thread_id is not None and self.on_run_completed is not None:
+            raise ValueError("onRunCompleted applies only to stateless crons; remove it or remove threadId")
+        return self
+
+    @property
+    def is_thread_cron(self) -> bool:
+        return self.thread_id is not None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.end_time is not None and self.end_time <= now
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(CamelModel):
+    type: str = Field(description="Ready, Reconciling or Stalled.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One-word CamelCase cause, e.g. Scheduled or ServerUnavailable.")
+    message: str = Field(default="", description="Human-readable detail.")
+    observed_generation: int | None = Field(default=None, description="metadata.generation this condition is about.")
+    last_transition_time: str | None = Field(default=None, description="When status last changed (RFC 3339).")
+
+
+class LangGraphCronStatus(CamelModel):
+    model_config = ConfigDict(extra="ignore")
+
+    observed_generation: int | None = Field(default=None, description="metadata.generation last reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Reconciling and Stalled, following Kubernetes and kstatus conventions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    cron_id: str | None = Field(default=None, description="ID of the cron record on the Agent Server.")
+    server_url: str | None = Field(default=None, description="Agent Server that holds the cron.")
+    thread_id: str | None = Field(default=None, description="Thread of a thread cron.")
+    assistant_id: str | None = Field(default=None, description="Assistant UUID the server resolved.")
+    next_run_date: str | None = Field(default=None, description="Next run time reported by the server (RFC 3339).")
+    upcoming_runs: list[str] | None = Field(default=None, description="The next three run times (RFC 3339, UTC).")
+    last_sync_time: str | None = Field(default=None, description="When the cron was last confirmed in sync.")
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a Z suffix, the form Kubernetes itself writes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

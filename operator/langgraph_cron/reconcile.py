@@ -1,0 +1,326 @@
+"""Pure reconcile decisions: the desired cron, its diff against the observed one, and the status.
+
+Nothing here talks to Kubernetes or HTTP, so every rule can be unit-tested with plain data.
+`service.py` does the I/O around these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from langgraph_cron.models import (
+    Condition,
+    LangGraphCronSpec,
+    LangGraphCronStatus,
+    format_time,
+)
+from langgraph_cron.schedule import upcoming_runs
+
+# Reserved metadata keys stamped on every cron, so a cron can always be traced to its resource
+# (and adopted after a crash) even when status.cronId was never written.
+UID_KEY = "lgcron.io/uid"
+NAMESPACE_KEY = "lgcron.io/namespace"
+NAME_KEY = "lgcron.io/name"
+# The server rewrites a graph name to the assistant's UUID in the stored cron, so the spec's own
+# value is kept here to tell whether spec.assistantId changed.
+ASSISTANT_KEY = "lgcron.io/assistant"
+
+# Run-payload fields copied 1:1 from the spec (snake_case on the server).
+PAYLOAD_FIELDS = (
+    "input",
+    "config",
+    "context",
+    "webhook",
+    "interrupt_before",
+    "interrupt_after",
+    "multitask_strategy",
+    "stream_mode",
+    "stream_subgraphs",
+    "stream_resumable",
+    "durability",
+)
+# The server silently ignores or refuses PATCHes of these, so changing them means a new cron.
+IMMUTABLE_FIELDS = ("assistant", "thread_id", "multitask_strategy")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who owns a cron: the Kubernetes object (or, in file mode, the file's namespace/name)."""
+
+    uid: str
+    namespace: str
+    name: str
+
+    def metadata(self) -> dict[str, str]:
+        return {UID_KEY: self.uid, NAMESPACE_KEY: self.namespace, NAME_KEY: self.name}
+
+    @property
+    def search_filter(self) -> dict[str, str]:
+        return {UID_KEY: self.uid}
+
+
+# ---------------------------------------------------------------- spec validation
+
+
+class InvalidSpec(Exception):
+    """The spec cannot become a cron; the message names the field and the problem."""
+
+    reason = "InvalidSpec"
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = "spec"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
+    """Validate a raw spec; raise InvalidSpec naming each bad field and why."""
+    try:
+        spec = LangGraphCronSpec.model_validate(raw or {})
+    except ValidationError as exc:
+        problems: dict[str, list[str]] = {}
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+            message = error["msg"].removeprefix("Value error, ")
+            problems.setdefault(_field_path(loc), []).append(message)
+        # A union field fails once per alternative: say them together ("... or ...").
+        raise InvalidSpec(
+            "; ".join(f"{path}: {' or '.join(dict.fromkeys(msgs))}" for path, msgs in problems.items())
+        ) from None
+    if spec.backend == "cronJob":
+        raise InvalidSpec("spec.backend: cronJob is not supported yet by this operator version; use agentServer")
+    return spec
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names union alternatives in error locations (e.g. "list[str]"); users never wrote those."""
+    return isinstance(part, str) and ("[" in part or "'" in part or part in {"str", "int", "bool", "float"})
+
+
+# ---------------------------------------------------------------- desired cron
+
+
+def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, forward_end_time: bool) -> dict[str, Any]:
+    """The create-cron request body (snake_case) for this spec at time `now`."""
+    dumped = spec.model_dump(by_alias=False, exclude_none=True, mode="json")
+    body: dict[str, Any] = {
+        "schedule": spec.schedule,
+        "assistant_id": spec.assistant_id,
+        # Measured: a cron without input makes every run fail with EmptyInputError.
+        "input": spec.input if spec.input is not None else {},
+        "metadata": {**(spec.metadata or {}), **identity.metadata(), ASSISTANT_KEY: spec.assistant_id},
+        # endTime is enforced by the operator, so an expired cron is simply disabled.
+        "enabled": spec.enabled and not spec.is_expired(now),
+    }
+    if spec.timezone:
+        body["timezone"] = spec.timezone
+    for name in PAYLOAD_FIELDS:
+        if name in dumped and name != "input":
+            body[name] = dumped[name]
+    if "config" in body:
+        body["config"] = _normalized_config(body["config"])
+        if not body["config"]:
+            del body["config"]
+    if not spec.is_thread_cron:
+        # The server's own default, made explicit so the diff can see a change back to it.
+        body["on_run_completed"] = spec.on_run_completed or "delete"
+    if forward_end_time and spec.end_time is not None:
+        body["end_time"] = dumped["end_time"]
+    return body
+
+
+def _normalized_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Config without empty parts and without the `cron_id` the server injects into configurable."""
+    result = {k: v for k, v in config.items() if k != "configurable" and v is not None}
+    configurable = {k: v for k, v in (config.get("configurable") or {}).items() if k != "cron_id"}
+    if configurable:
+        result["configurable"] = configurable
+    return result
+
+
+def observed_cron(cron: Any) -> dict[str, Any]:
+    """Project a server `Cron` onto the same shape as `desired_cron`, for diffing."""
+    payload = dict(cron.payload or {})
+    observed: dict[str, Any] = {
+        "schedule": cron.schedule,
+        "metadata": dict(cron.metadata or {}),
+        "enabled": cron.enabled,
+        "assistant": (cron.metadata or {}).get(ASSISTANT_KEY),
+        "thread_id": cron.thread_id,
+    }
+    timezone = getattr(cron, "timezone", None) or payload.get("timezone")
+    if timezone:
+        observed["timezone"] = timezone
+    for name in PAYLOAD_FIELDS:
+        if payload.get(name) is not None:
+            observed[name] = payload[name]
+    if "config" in observed:
+        observed["config"] = _normalized_config(observed["config"])
+        if not observed["config"]:
+            del observed["config"]
+    on_run_completed = getattr(cron, "on_run_completed", None) or payload.get("on_run_completed")
+    if on_run_completed:
+        observed["on_run_completed"] = on_run_completed
+    if cron.end_time is not None:
+        observed["end_time"] = format_time(cron.end_time)
+    return observed
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with an existing cron to make it match the desired one."""
+
+    action: Literal["noop", "patch", "replace"]
+    patch: dict[str, Any] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+
+def plan_update(desired: dict[str, Any], observed: dict[str, Any], *, thread_id: str | None) -> Plan:
+    """Diff a desired create body against an observed cron (both from the functions above)."""
+    wanted = {k: v for k, v in desired.items() if k != "assistant_id"}
+    wanted["assistant"] = desired["assistant_id"]
+    wanted["thread_id"] = thread_id
+
+    replace_reasons: list[str] = []
+    patch: dict[str, Any] = {}
+    for name in IMMUTABLE_FIELDS:
+        if wanted.get(name) != observed.get(name):
+            replace_reasons.append(f"{_spec_name(name)} changed and the server cannot update it in place")
+    for name in sorted(set(wanted) | set(observed)):
+        if name in IMMUTABLE_FIELDS or wanted.get(name) == observed.get(name):
+            continue
+        if name not in wanted:
+            if name == "end_time":
+                patch["end_time"] = None  # the one field the server lets us clear
+            else:
+                replace_reasons.append(f"{_spec_name(name)} was removed and the server cannot unset it")
+        elif name == "metadata" and set(observed["metadata"]) - set(wanted["metadata"]):
+            removed = sorted(set(observed["metadata"]) - set(wanted["metadata"]))
+            replace_reasons.append(f"metadata keys {removed} were removed and the server only merges metadata")
+        else:
+            patch[name] = wanted[name]
+    if replace_reasons:
+        return Plan("replace", reasons=tuple(replace_reasons))
+    if patch:
+        return Plan("patch", patch=patch, reasons=tuple(f"{_spec_name(n)} changed" for n in patch))
+    return Plan("noop")
+
+
+def _spec_name(server_name: str) -> str:
+    if server_name == "assistant":
+        return "spec.assistantId"
+    head, *rest = server_name.split("_")
+    return "spec." + head + "".join(part.title() for part in rest)
+
+
+# ---------------------------------------------------------------- status
+
+
+ReadyReason = Literal["Scheduled", "Suspended", "Expired"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a reconcile ended, in condition terms."""
+
+    reason: str
+    message: str
+    # ready: Ready=True. retrying: Ready=False and the operator retries by itself. stalled: Ready=False
+    # until the spec changes (kstatus "Failed").
+    kind: Literal["ready", "retrying", "stalled"]
+
+    @classmethod
+    def ready(cls, spec: LangGraphCronSpec, now: datetime) -> Outcome:
+        if spec.is_expired(now):
+            assert spec.end_time is not None
+            return cls("Expired", f"endTime {format_time(spec.end_time)} has passed; the cron is disabled", "ready")
+        if not spec.enabled:
+            return cls("Suspended", "spec.enabled is false; the cron is disabled", "ready")
+        return cls("Scheduled", "the cron is scheduled on the Agent Server", "ready")
+
+
+def build_conditions(
+    outcome: Outcome, previous: list[Condition], generation: int | None, now: datetime
+) -> list[Condition]:
+    """Ready, Reconciling and Stalled for an outcome; lastTransitionTime moves only when status flips."""
+    before = {c.type: c for c in previous}
+    ready = outcome.kind == "ready"
+    wanted = [
+        ("Ready", ready, outcome.reason, outcome.message),
+        (
+            "Reconciling",
+            outcome.kind == "retrying",
+            outcome.reason if outcome.kind == "retrying" else "Reconciled",
+            f"retrying: {outcome.message}" if outcome.kind == "retrying" else "",
+        ),
+        (
+            "Stalled",
+            outcome.kind == "stalled",
+            outcome.reason if outcome.kind == "stalled" else "NotStalled",
+            f"{outcome.message}; fix the spec to retry" if outcome.kind == "stalled" else "",
+        ),
+    ]
+    conditions = []
+    for type_, is_true, reason, message in wanted:
+        status = "True" if is_true else "False"
+        old = before.get(type_)
+        transition = old.last_transition_time if old and old.status == status and old.last_transition_time else None
+        conditions.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                observed_generation=generation,
+                last_transition_time=transition or format_time(now),
+            )
+        )
+    return conditions
+
+
+def build_status(
+    previous: LangGraphCronStatus,
+    *,
+    outcome: Outcome,
+    generation: int | None,
+    now: datetime,
+    spec: LangGraphCronSpec | None = None,
+    cron: Any = None,
+    server_url: str | None = None,
+) -> LangGraphCronStatus:
+    """The status to write after a reconcile. Cron facts are kept from `previous` when `cron` is None."""
+    status = previous.model_copy(deep=True)
+    status.observed_generation = generation
+    status.conditions = build_conditions(outcome, previous.conditions, generation, now)
+    if cron is not None:
+        status.cron_id = cron.cron_id
+        status.server_url = server_url
+        status.assistant_id = cron.assistant_id
+        status.thread_id = spec.thread_id if spec else None
+        status.last_sync_time = format_time(now)
+        active = spec is not None and spec.enabled and not spec.is_expired(now)
+        status.next_run_date = format_time(cron.next_run_date) if active and cron.next_run_date else None
+        status.upcoming_runs = (
+            [format_time(t) for t in upcoming_runs(spec.schedule, spec.timezone, now)] if active and spec else None
+        )
+    return status
+
+
+def status_patch(old: LangGraphCronStatus, new: LangGraphCronStatus) -> dict[str, Any] | None:
+    """A merge patch for `.status`, or None when nothing but lastSyncTime would change (no churn)."""
+    old_dump = old.model_dump(by_alias=True, exclude_none=True, mode="json")
+    new_dump = new.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if {k: v for k, v in old_dump.items() if k != "lastSyncTime"} == {
+        k: v for k, v in new_dump.items() if k != "lastSyncTime"
+    }:
+        return None
+    patch: dict[str, Any] = {k: v for k, v in new_dump.items() if old_dump.get(k) != v}
+    for gone in set(old_dump) - set(new_dump):
+        patch[gone] = None  # merge-patch null deletes the key
+    return patch

@@ -1,0 +1,39 @@
+"""Cron expressions: validation and upcoming run times in a timezone.
+
+The Agent Server validates schedules with `croniter.is_valid` and computes the next run with
+croniter in the cron's timezone; using the same library here means the operator rejects exactly
+what the server would, before any request, and predicts the same run times.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterBadDateError, croniter
+
+
+
+def validate_schedule(expression: str) -> None:
+    """Raise ValueError with a user-facing reason when the Agent Server would not accept `expression`."""
+    if not croniter.is_valid(expression):
+        fields = len(expression.split())
+        hint = (
+            f"it has {fields} fields; use five (minute hour day-of-month month day-of-week), "
+            "a sixth for seconds, or a macro such as @hourly"
+            if fields not in (5, 6, 7) and not expression.startswith("@")
+            else "a field is out of range or malformed"
+        )
+        raise ValueError(f"invalid cron expression {expression!r}: {hint}")
+    # is_valid accepts dates that never exist ("0 0 31 2 *"): such a cron would sit forever unfired.
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"cron expression {expression!r} never fires (no matching date)") from None
+
+
+def upcoming_runs(expression: str, timezone: str | None, after: datetime, count: int = 3) -> list[datetime]:
+    """The next `count` run times after `after`, evaluated in `timezone` (UTC when None), returned in UTC."""
+    zone = ZoneInfo(timezone) if timezone else UTC
+    iterator = croniter(expression, after.astimezone(zone))
+    return [iterator.get_next(datetime).astimezone(UTC) for _ in range(count)]
