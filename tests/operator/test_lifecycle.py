@@ -1,0 +1,412 @@
+"""The operator end to end: KopfRunner + kmock (or a real cluster) + the real Agent Server.
+
+Each test runs `kopf run -m langgraph_cron` (the shipped handlers, no test hooks) against a
+fresh namespace, with the Agent Server reached through a TcpProxy so outages can be simulated
+without losing the server's crons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from langgraph_cron.agent_server import AgentServerClient, Cron, CronNotFound, make_http_client
+from tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
+
+FAR_AWAY = "0 9 1 1 *"  # never fires during a test
+UID_KEY = "lgcron.io/uid"
+
+
+def resource(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"schedule": FAR_AWAY, "assistantId": "agent", "input": {"text": name}, **spec},
+    }
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    return condition(obj)["status"] == "True" and obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+
+def has_reason(reason: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: condition(obj)["reason"] == reason
+
+
+@pytest.fixture
+async def server(agent_server) -> AsyncIterator[AgentServerClient]:
+    """A direct client to the Agent Server, for the test's own observations."""
+    async with make_http_client(timeout=10) as http:
+        yield AgentServerClient(http, agent_server.url)
+
+
+@pytest.fixture
+async def proxy(agent_server) -> AsyncIterator[TcpProxy]:
+    port = int(agent_server.url.rsplit(":", 1)[1])
+    tcp_proxy = TcpProxy("127.0.0.1", port)
+    await tcp_proxy.start()
+    yield tcp_proxy
+    await tcp_proxy.close()
+
+
+@pytest.fixture
+def operator(run_operator, proxy, monkeypatch):
+    """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server."""
+    monkeypatch.setenv("LGCRON_SERVER_URL", proxy.url)
+    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
+    monkeypatch.setenv("LGCRON_REQUEST_TIMEOUT", "5")
+    monkeypatch.delenv("LGCRON_API_KEY", raising=False)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[Any]:
+        async with run_operator("-m", "langgraph_cron") as runner:
+            yield runner
+
+    return running
+
+
+async def crons_of(server: AgentServerClient, obj: dict[str, Any]) -> list[Cron]:
+    return await server.search(metadata={UID_KEY: obj["metadata"]["uid"]})
+
+
+async def event_reasons(kube, name: str) -> list[str]:
+    return [e["reason"] for e in await kube.events(name)]
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+# ------------------------------------------------------------------ create, update, delete
+
+
+async def test_apply_creates_a_cron_with_the_spec_fields_and_writes_status(kube, operator, server):
+    async with operator():
+        await kube.create(
+            resource(
+                "nightly",
+                schedule="0 3 * * *",
+                timezone="Europe/Berlin",
+                metadata={"team": "search"},
+                config={"tags": ["nightly"], "configurable": {"modelName": "small"}},
+                context={"tenantId": "t-1"},
+                onRunCompleted="keep",
+            )
+        )
+        obj = await kube.wait_for("nightly", is_ready)
+
+    [cron] = await crons_of(server, obj)
+    status = obj["status"]
+    assert status["cronId"] == cron.cron_id
+    assert cron.schedule == "0 3 * * *"
+    assert cron.timezone == "Europe/Berlin"
+    assert cron.payload["input"] == {"text": "nightly"}
+    assert cron.payload["config"]["tags"] == ["nightly"]
+    assert cron.payload["config"]["configurable"]["modelName"] == "small"
+    assert cron.payload["context"] == {"tenantId": "t-1"}
+    assert cron.on_run_completed == "keep"
+    assert cron.metadata["team"] == "search"
+    assert cron.metadata["lgcron.io/namespace"] == kube.namespace
+    assert cron.metadata["lgcron.io/name"] == "nightly"
+    assert status["nextRunDate"] == cron.next_run_date.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert status["upcomingRuns"][0] == status["nextRunDate"]
+    assert len(status["upcomingRuns"]) == 3
+    assert status["assistantId"] == cron.assistant_id
+    assert condition(obj)["reason"] == "Scheduled"
+    assert condition(obj, "Stalled")["status"] == "False"
+    assert condition(obj, "Reconciling")["status"] == "False"
+    assert "Created" in await event_reasons(kube, "nightly")
+
+
+async def test_schedule_edit_patches_the_same_cron(kube, operator, server):
+    async with operator():
+        await kube.create(resource("edit"))
+        cron_id = (await kube.wait_for("edit", is_ready))["status"]["cronId"]
+        await kube.patch("edit", {"spec": {"schedule": "*/30 * * * *"}})
+        obj = await kube.wait_for("edit", lambda o: is_ready(o) and o["metadata"]["generation"] == 2)
+
+    assert obj["status"]["cronId"] == cron_id
+    [cron] = await crons_of(server, obj)
+    assert (cron.cron_id, cron.schedule) == (cron_id, "*/30 * * * *")
+    assert "Updated" in await event_reasons(kube, "edit")
+
+
+async def test_assistant_change_replaces_the_cron_and_deletes_the_old_one(kube, operator, server):
+    async with operator():
+        await kube.create(resource("swap"))
+        old_id = (await kube.wait_for("swap", is_ready))["status"]["cronId"]
+        await kube.patch("swap", {"spec": {"assistantId": "failing"}})
+        obj = await kube.wait_for("swap", lambda o: is_ready(o) and o["status"]["cronId"] != old_id)
+
+    [cron] = await crons_of(server, obj)
+    assert cron.cron_id == obj["status"]["cronId"]
+    assert cron.metadata["lgcron.io/assistant"] == "failing"
+    with pytest.raises(CronNotFound):
+        await server.get(old_id)
+    assert "Replaced" in await event_reasons(kube, "swap")
+
+
+async def test_delete_removes_the_cron(kube, operator, server):
+    async with operator():
+        await kube.create(resource("doomed"))
+        obj = await kube.wait_for("doomed", is_ready)
+        assert obj["metadata"]["finalizers"] == ["lgcron.io/cleanup"]
+        await kube.delete("doomed")
+        await kube.wait_gone("doomed")
+
+    assert await crons_of(server, obj) == []
+
+
+async def test_orphan_policy_keeps_the_cron(kube, operator, server):
+    async with operator():
+        await kube.create(resource("orphan", deletionPolicy="Orphan"))
+        obj = await kube.wait_for("orphan", is_ready)
+        await kube.delete("orphan")
+        await kube.wait_gone("orphan")
+
+    [cron] = await crons_of(server, obj)
+    assert cron.cron_id == obj["status"]["cronId"]
+    await server.delete(cron.cron_id)
+
+
+async def test_enabled_false_suspends_the_cron(kube, operator, server):
+    async with operator():
+        await kube.create(resource("pause", enabled=False))
+        obj = await kube.wait_for("pause", lambda o: is_ready(o) and has_reason("Suspended")(o))
+
+    [cron] = await crons_of(server, obj)
+    assert cron.enabled is False
+    assert "nextRunDate" not in obj["status"]
+
+
+async def test_end_time_in_the_past_disables_the_cron_as_expired(kube, operator, server):
+    async with operator():
+        await kube.create(resource("ended", endTime="2020-01-01T00:00:00Z"))
+        obj = await kube.wait_for("ended", has_reason("Expired"))
+
+    [cron] = await crons_of(server, obj)
+    assert cron.enabled is False
+    assert cron.end_time is None, "end_time must not be forwarded to the server by default"
+    assert "nextRunDate" not in obj["status"]
+
+
+# ------------------------------------------------------------------ drift and crash safety
+
+
+async def test_cron_deleted_on_the_server_is_recreated_by_resync(kube, operator, server):
+    async with operator():
+        await kube.create(resource("drift"))
+        old_id = (await kube.wait_for("drift", is_ready))["status"]["cronId"]
+        await server.delete(old_id)
+        obj = await kube.wait_for("drift", lambda o: o["status"]["cronId"] != old_id, timeout=20)
+
+    assert [c.cron_id for c in await crons_of(server, obj)] == [obj["status"]["cronId"]]
+    assert "Recreated" in await event_reasons(kube, "drift")
+
+
+async def test_field_changed_on_the_server_is_patched_back_by_resync(kube, operator, server):
+    async with operator():
+        await kube.create(resource("tamper"))
+        cron_id = (await kube.wait_for("tamper", is_ready))["status"]["cronId"]
+        await server.patch(cron_id, {"schedule": "* * * * *", "enabled": False})
+
+        async def restored():
+            cron = await server.get(cron_id)
+            return cron.schedule == FAR_AWAY and cron.enabled
+
+        await wait_until(restored, timeout=20, what="the schedule to be patched back")
+
+
+async def test_crash_between_create_and_status_write_adopts_the_cron(kube, operator, server):
+    # The operator died after its create call succeeded and before status.cronId was written:
+    # the cron exists, tagged with the resource's uid, and the status knows nothing of it.
+    obj = await kube.create(resource("crashed"))
+    uid = obj["metadata"]["uid"]
+    orphan = await server.create(
+        {
+            "assistant_id": "agent",
+            "schedule": FAR_AWAY,
+            "input": {"text": "crashed"},
+            "on_run_completed": "delete",
+            "enabled": True,
+            "metadata": {UID_KEY: uid, "lgcron.io/namespace": kube.namespace, "lgcron.io/name": "crashed",
+                         "lgcron.io/assistant": "agent"},
+        }
+    )
+    async with operator():
+        obj = await kube.wait_for("crashed", is_ready)
+
+    assert obj["status"]["cronId"] == orphan.cron_id
+    assert [c.cron_id for c in await crons_of(server, obj)] == [orphan.cron_id]
+    assert "Adopted" in await event_reasons(kube, "crashed")
+
+
+async def test_restarting_the_operator_never_duplicates_crons(kube, operator, server):
+    async with operator():
+        for i in range(5):
+            await kube.create(resource(f"restart-{i}"))
+        await asyncio.sleep(0.3)  # stop while some creates are likely in flight
+    async with operator():
+        objs = [await kube.wait_for(f"restart-{i}", is_ready) for i in range(5)]
+    for obj in objs:
+        assert [c.cron_id for c in await crons_of(server, obj)] == [obj["status"]["cronId"]]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.fixture
+async def watched_server(agent_server) -> AsyncIterator[TcpProxy]:
+    """A second proxy to the same server, used only by the resource under test: its connection
+    count is exactly the number of connections that resource caused."""
+    port = int(agent_server.url.rsplit(":", 1)[1])
+    watched = TcpProxy("127.0.0.1", port)
+    await watched.start()
+    yield watched
+    await watched.close()
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"schedule": "61 * * * *"}, "spec.schedule"),
+        ({"schedule": "0 0 31 2 *"}, "spec.schedule"),
+        ({"timezone": "Mars/Olympus"}, "spec.timezone"),
+        ({"metadata": {"lgcron.io/uid": "forged"}}, "spec.metadata"),
+        ({"interruptBefore": "everything"}, "spec.interruptBefore"),
+        ({"threadId": "5f0c1d4e-0000-4000-8000-000000000000", "onRunCompleted": "keep"}, "onRunCompleted"),
+        ({"backend": "cronJob"}, "spec.backend"),
+    ],
+)
+async def test_bad_spec_gets_invalid_spec_and_makes_no_server_call(kube, operator, watched_server, spec, field):
+    async with operator():
+        await kube.create(resource("bad", server={"url": watched_server.url}, **spec))
+        await kube.create(resource("good"))
+        bad = await kube.wait_for("bad", has_reason("InvalidSpec"))
+        await kube.wait_for("good", is_ready)
+        await asyncio.sleep(2.5)  # one resync pass (2 s) must not call the server either
+        await kube.delete("bad")
+        await kube.wait_gone("bad")
+
+    assert watched_server.connections == 0
+    assert condition(bad)["status"] == "False"
+    assert field in condition(bad)["message"]
+    assert condition(bad, "Stalled")["status"] == "True"
+    assert bad["status"]["observedGeneration"] == bad["metadata"]["generation"]
+    assert "cronId" not in bad["status"]
+    warnings = [e for e in await kube.events("bad") if e["reason"] == "InvalidSpec"]
+    assert warnings and warnings[0]["type"] == "Warning" and field in warnings[0]["message"]
+
+
+async def test_fixing_an_invalid_spec_reconciles_it(kube, operator, watched_server):
+    async with operator():
+        await kube.create(resource("silent", schedule="61 * * * *", server={"url": watched_server.url}))
+        await kube.wait_for("silent", has_reason("InvalidSpec"))
+        assert watched_server.connections == 0
+        await kube.patch("silent", {"spec": {"schedule": FAR_AWAY}})
+        obj = await kube.wait_for("silent", is_ready)
+        await kube.delete("silent")
+        await kube.wait_gone("silent")
+    assert obj["status"]["serverUrl"] == watched_server.url
+    assert watched_server.connections > 0
+
+
+# ------------------------------------------------------------------ outages
+
+
+async def test_server_outage_reports_server_unavailable_and_recovers(kube, operator, proxy, server):
+    await proxy.cut()
+    async with operator():
+        await kube.create(resource("outage"))
+        obj = await kube.wait_for("outage", has_reason("ServerUnavailable"))
+        assert condition(obj, "Reconciling")["status"] == "True"
+        await proxy.start()
+        obj = await kube.wait_for("outage", is_ready, timeout=30)
+    assert len(await crons_of(server, obj)) == 1
+
+
+async def test_delete_during_an_outage_keeps_the_finalizer_until_the_server_is_back(kube, operator, proxy, server):
+    async with operator():
+        await kube.create(resource("hold"))
+        obj = await kube.wait_for("hold", is_ready)
+        await proxy.cut()
+        await kube.delete("hold")
+        held = await kube.wait_for("hold", has_reason("ServerUnavailable"))
+        assert held["metadata"]["deletionTimestamp"]
+        assert held["metadata"]["finalizers"] == ["lgcron.io/cleanup"]
+        assert "cannot delete the cron yet" in condition(held)["message"]
+        assert len(await crons_of(server, obj)) == 1, "the cron must survive until it can really be deleted"
+        await proxy.start()
+        await kube.wait_gone("hold", timeout=60)
+
+    assert await crons_of(server, obj) == []
+
+
+# ------------------------------------------------------------------ secrets
+
+
+async def test_api_key_comes_from_the_secret_and_a_missing_secret_recovers(kube, run_operator, monkeypatch, auth_server):
+    key = f"sk-sentinel-{uuid.uuid4().hex}"
+    monkeypatch.setenv("LGCRON_SERVER_URL", auth_server.url)
+    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
+    monkeypatch.delenv("LGCRON_API_KEY", raising=False)
+    spec = {"server": {"apiKeySecretRef": {"name": "lg-key", "key": "apiKey"}}}
+    async with run_operator("-m", "langgraph_cron") as runner:
+        await kube.create(resource("keyed", **spec))
+        missing = await kube.wait_for("keyed", has_reason("SecretNotFound"))
+        assert "lg-key" in condition(missing)["message"]
+        await kube.create_secret("lg-key", {"apiKey": "wrong-key"})
+        await kube.wait_for("keyed", has_reason("Unauthorized"), timeout=90)
+        await kube.patch_secret("lg-key", {"apiKey": key})
+        obj = await kube.wait_for("keyed", is_ready, timeout=90)
+        events = await kube.events("keyed")
+        await kube.delete("keyed")
+        await kube.wait_gone("keyed")
+
+    assert obj["status"]["cronId"]
+    leaked = [text for text in (str(obj), str(events), runner.output) if key in text]
+    assert not leaked, "the API key leaked into status, Events or logs"
+
+
+# ------------------------------------------------------------------ a real run
+
+
+async def test_scheduled_cron_really_fires_a_run(kube, operator, agent_server):
+    async with operator():
+        await kube.create(resource("fires", schedule="* * * * *", onRunCompleted="keep", input={"text": "tick"}))
+        obj = await kube.wait_for("fires", is_ready)
+        uid = obj["metadata"]["uid"]
+
+        async with httpx.AsyncClient(base_url=agent_server.url, timeout=10) as raw:
+
+            async def finished_run():
+                threads = (await raw.post("/threads/search", json={"metadata": {UID_KEY: uid}})).json()
+                for thread in threads:
+                    runs = (await raw.get(f"/threads/{thread['thread_id']}/runs")).json()
+                    if any(r["status"] == "success" for r in runs):
+                        return (await raw.get(f"/threads/{thread['thread_id']}")).json()
+                return None
+
+            thread = await wait_until(finished_run, timeout=90, what="a scheduled run to finish")
+        await kube.delete("fires")
+        await kube.wait_gone("fires")
+
+    assert thread["values"] == {"text": "tick", "reply": "echo: tick"}
