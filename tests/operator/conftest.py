@@ -1,0 +1,148 @@
+"""
+Fixtures that run kopf operators against a Kubernetes API: kmock's emulator by default,
+or a real cluster when LGCRON_TEST_KUBECONFIG points at its kubeconfig.
+
+Tests see only a kubeconfig (exported as $KUBECONFIG for the operator under test) and a fresh
+namespace, so the same tests run unchanged on both::
+
+    async def test_something(kube: KubeTestApi, run_operator) -> None:
+        async with run_operator("-m", "langgraph_cron.handlers"):
+            await kube.create({"metadata": {"name": "x"}, "spec": {...}})
+            await kube.wait_for("x", lambda obj: obj["status"]["cronId"])
+
+Tests are ``async def`` and wait with ``await asyncio.sleep``: kmock serves on the test's event loop.
+"""
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sys
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import kubernetes
+import pytest
+from kopf.testing import KopfRunner
+
+from kube import LGCRON_API_VERSION, LGCRON_KIND, LGCRON_PLURAL, KubeTestApi, api_path, ensure_crds
+from kube_emulator import KubeEmulator
+
+REAL_CLUSTER_KUBECONFIG = os.environ.get("LGCRON_TEST_KUBECONFIG")
+CRD_MANIFEST = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator_only: tests the kmock emulator itself; skipped on a real cluster")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if REAL_CLUSTER_KUBECONFIG:
+        skip = pytest.mark.skip(reason="tests the kmock emulator itself, but LGCRON_TEST_KUBECONFIG selects a real cluster")
+        for item in items:
+            if item.get_closest_marker("emulator_only") or {"kmock", "kube_emulator"} & set(getattr(item, "fixturenames", ())):
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    return {**kmock_options, "cls": KubeEmulator}
+
+
+@pytest.fixture
+def kube_emulator(kmock: KubeEmulator) -> KubeEmulator:
+    # kopf lists namespaces, events and CRDs before it watches anything: serve all built-in resources.
+    with warnings.catch_warnings(category=DeprecationWarning, action="ignore"):  # kmock's own importlib use
+        kmock.resources.load_bundled()
+    kmock.resources[f"{LGCRON_API_VERSION}/{LGCRON_PLURAL}"] = kmock.ResourceInfo(
+        kind=LGCRON_KIND, singular="langgraphcron", shortnames={"lgcron", "lgc"}, namespaced=True,
+        verbs={"create", "get", "list", "watch", "patch", "update", "delete"}, subresources={"status"})
+    return kmock
+
+
+@pytest.fixture(scope="session")
+def real_cluster_kubeconfig() -> Path:
+    """The real cluster's kubeconfig, with the CRDs created or updated once per session."""
+    path = Path(REAL_CLUSTER_KUBECONFIG or "").expanduser()
+    api = KubeTestApi(path, namespace="default")
+    try:
+        ensure_crds(api, CRD_MANIFEST)
+    finally:
+        api.close()
+    return path
+
+
+@pytest.fixture
+def kubeconfig_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    if REAL_CLUSTER_KUBECONFIG:
+        path = request.getfixturevalue("real_cluster_kubeconfig")
+    else:
+        server = str(request.getfixturevalue("kube_emulator").url).rstrip("/")
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+            "clusters": [{"name": "kmock", "cluster": {"server": server}}],
+            "users": [{"name": "kmock", "user": {}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+        }))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    # The kubernetes library reads $KUBECONFIG once, at import; kopf's login and the operator's own
+    # client call load_kube_config() without a path, so they would use the stale import-time value.
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+    return path
+
+
+@pytest.fixture
+async def namespace(kubeconfig_path: Path) -> AsyncIterator[str]:
+    """A fresh namespace, deleted afterwards; on the emulator too, so both run the same code."""
+    api = KubeTestApi(kubeconfig_path, f"lgcron-test-{secrets.token_hex(4)}")
+    await api.call("POST", api_path("v1", "namespaces"), {"metadata": {"name": api.namespace}})
+    try:
+        yield api.namespace
+    finally:
+        # With no operator left to remove its finalizers, leftovers would block the namespace's deletion forever.
+        for obj in await api.list():
+            with contextlib.suppress(kubernetes.client.ApiException):  # 404: deleted meanwhile
+                await api.patch(obj["metadata"]["name"], {"metadata": {"finalizers": None}})
+        await api.call("DELETE", api_path("v1", "namespaces", name=api.namespace))
+        api.close()
+
+
+@pytest.fixture
+def kube(kubeconfig_path: Path, namespace: str) -> Iterator[KubeTestApi]:
+    api = KubeTestApi(kubeconfig_path, namespace)
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def run_operator(kube: KubeTestApi) -> Callable[..., contextlib.AbstractAsyncContextManager[KopfRunner]]:
+    """
+    ``async with run_operator(*kopf_run_args, registry=None, **runner_kwargs) as runner:``
+
+    Runs ``kopf run --standalone --namespace <kube.namespace> *kopf_run_args`` in a thread.
+    Handlers come from modules/files in the args (``"-m", "langgraph_cron.handlers"``) or from
+    an explicit ``registry``. The operator is stopped without blocking the event loop,
+    which kmock needs to keep serving it until it is gone. While it runs, KopfRunner (click)
+    captures this process's stdout: print after the ``async with``.
+    """
+    @contextlib.asynccontextmanager
+    async def run(*args: str, registry: kopf.OperatorRegistry | None = None, timeout: float = 60,
+                  **runner_kwargs: Any) -> AsyncIterator[KopfRunner]:
+        default_registry = kopf.get_default_registry()  # kopf makes an explicit registry the default for good
+        runner = KopfRunner(["run", "--standalone", "--namespace", kube.namespace, *args],
+                            registry=registry, timeout=timeout, **runner_kwargs)
+        runner.__enter__()
+        try:
+            yield runner
+        except BaseException:
+            await asyncio.to_thread(runner.__exit__, *sys.exc_info())
+            raise
+        else:
+            await asyncio.to_thread(runner.__exit__, None, None, None)
+        finally:
+            kopf.set_default_registry(default_registry)
+    return run
