@@ -118,8 +118,8 @@ def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, 
         # endTime is enforced by the operator, so an expired cron is simply disabled.
         "enabled": spec.enabled and not spec.is_expired(now),
     }
-    if spec.timezone:
-        body["timezone"] = spec.timezone
+    # Always explicit: the server cannot PATCH a timezone back to null, but it can to "UTC".
+    body["timezone"] = spec.timezone or "UTC"
     for name in PAYLOAD_FIELDS:
         if name in dumped and name != "input":
             body[name] = dumped[name]

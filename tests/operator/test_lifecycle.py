@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from langgraph_cron.agent_server import AgentServerClient, Cron, CronNotFound, make_http_client
 from tcp_proxy import TcpProxy
+from tests.graphs.auth import VALID_KEY
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
 
@@ -363,27 +364,32 @@ async def test_delete_during_an_outage_keeps_the_finalizer_until_the_server_is_b
 # ------------------------------------------------------------------ secrets
 
 
-async def test_api_key_comes_from_the_secret_and_a_missing_secret_recovers(kube, run_operator, monkeypatch, auth_server):
-    key = f"sk-sentinel-{uuid.uuid4().hex}"
+async def test_api_key_comes_from_the_secret_and_a_missing_secret_recovers(
+    kube, run_operator, monkeypatch, auth_server, caplog
+):
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("LGCRON_SERVER_URL", auth_server.url)
     monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
     monkeypatch.delenv("LGCRON_API_KEY", raising=False)
     spec = {"server": {"apiKeySecretRef": {"name": "lg-key", "key": "apiKey"}}}
-    async with run_operator("-m", "langgraph_cron") as runner:
+    async with run_operator("-m", "langgraph_cron", "--verbose") as runner:
         await kube.create(resource("keyed", **spec))
         missing = await kube.wait_for("keyed", has_reason("SecretNotFound"))
         assert "lg-key" in condition(missing)["message"]
-        await kube.create_secret("lg-key", {"apiKey": "wrong-key"})
-        await kube.wait_for("keyed", has_reason("Unauthorized"), timeout=90)
-        await kube.patch_secret("lg-key", {"apiKey": key})
-        obj = await kube.wait_for("keyed", is_ready, timeout=90)
-        events = await kube.events("keyed")
+        await kube.create_secret("lg-key", {"apiKey": "sk-wrong-key"})
+        await kube.wait_for("keyed", has_reason("Unauthorized"))
+        await kube.patch_secret("lg-key", {"apiKey": VALID_KEY})
+        obj = await kube.wait_for("keyed", is_ready)
         await kube.delete("keyed")
         await kube.wait_gone("keyed")
+        events = await kube.events("keyed")
 
     assert obj["status"]["cronId"]
-    leaked = [text for text in (str(obj), str(events), runner.output) if key in text]
-    assert not leaked, "the API key leaked into status, Events or logs"
+    assert {"SecretNotFound", "Unauthorized", "Created", "Deleted"} <= {e["reason"] for e in events}
+    written = [str(obj), str(events), runner.output, caplog.text]
+    assert not [text for text in written if VALID_KEY in text or "sk-wrong-key" in text], (
+        "an API key leaked into status, Events or logs"
+    )
 
 
 # ------------------------------------------------------------------ a real run

@@ -138,6 +138,12 @@ def test_missing_input_is_sent_as_an_empty_object():
     assert desired()["input"] == {}
 
 
+def test_timezone_defaults_to_utc_so_removing_it_is_a_patch_not_a_replace():
+    assert desired()["timezone"] == "UTC"
+    plan = plan_update(desired(), observed_cron(server_cron(desired(timezone="Asia/Tokyo"))), thread_id=None)
+    assert (plan.action, plan.patch) == ("patch", {"timezone": "UTC"})
+
+
 def test_thread_cron_carries_no_on_run_completed():
     assert "on_run_completed" not in desired(threadId=THREAD)
     assert desired()["on_run_completed"] == "delete"
