@@ -3,7 +3,9 @@
 Stopping the in-memory Agent Server would also wipe its crons, which hides exactly the bugs an
 outage test is for (a cron deleted "successfully" because the restart lost it). Cutting the
 proxy keeps the server and its crons alive while the operator sees connection errors.
-It also counts connections, which proves that an invalid spec made no server call at all.
+It also counts connections, which proves that an invalid spec made no server call at all, and
+can swallow the responses to one kind of request (`hold_responses_to`), which freezes a client
+after the server acted but before it heard back: the window a crash test needs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ class TcpProxy:
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.connections = 0
+        # Once a request starting with these bytes passes, its connection gets no more responses.
+        self.hold_responses_to: bytes | None = None
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -50,9 +54,10 @@ class TcpProxy:
             client_writer.close()
             return
         self._writers.update((client_writer, server_writer))
+        held = asyncio.Event()
         pipes = [
-            asyncio.create_task(self._pipe(client_reader, server_writer)),
-            asyncio.create_task(self._pipe(server_reader, client_writer)),
+            asyncio.create_task(self._pipe(client_reader, server_writer, watch=held)),
+            asyncio.create_task(self._pipe(server_reader, client_writer, muted=held)),
         ]
         self._pipes.update(pipes)
         try:
@@ -63,10 +68,20 @@ class TcpProxy:
                 self._writers.discard(writer)
                 writer.close()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        watch: asyncio.Event | None = None,
+        muted: asyncio.Event | None = None,
+    ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await reader.read(65536):
+                if watch is not None and self.hold_responses_to and data.startswith(self.hold_responses_to):
+                    watch.set()
+                if muted is not None and muted.is_set():
+                    continue
                 writer.write(data)
                 await writer.drain()
         with contextlib.suppress(Exception):
