@@ -29,6 +29,13 @@ class TcpProxy:
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
+    @classmethod
+    async def started_for(cls, url: str) -> TcpProxy:
+        """A running proxy in front of http://127.0.0.1:PORT."""
+        proxy = cls("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        await proxy.start()
+        return proxy
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
 

@@ -64,8 +64,7 @@ async def test_kill_9_between_create_and_status_write_leaves_exactly_one_cron(ku
     from langgraph_cron.agent_server import AgentServerClient, make_http_client
     from tcp_proxy import TcpProxy
 
-    proxy = TcpProxy("127.0.0.1", int(agent_server.url.rsplit(":", 1)[1]))
-    await proxy.start()
+    proxy = await TcpProxy.started_for(agent_server.url)
     # The create reaches the server, but its response never reaches the operator.
     proxy.hold_responses_to = b"POST /runs/crons HTTP/1.1"
     env = {**os.environ, "KUBECONFIG": str(kubeconfig_path), "LGCRON_SERVER_URL": proxy.url,

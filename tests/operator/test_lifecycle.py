@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -54,9 +55,7 @@ async def server(agent_server) -> AsyncIterator[AgentServerClient]:
 
 @pytest.fixture
 async def proxy(agent_server) -> AsyncIterator[TcpProxy]:
-    port = int(agent_server.url.rsplit(":", 1)[1])
-    tcp_proxy = TcpProxy("127.0.0.1", port)
-    await tcp_proxy.start()
+    tcp_proxy = await TcpProxy.started_for(agent_server.url)
     yield tcp_proxy
     await tcp_proxy.close()
 
@@ -209,6 +208,54 @@ async def test_end_time_in_the_past_disables_the_cron_as_expired(kube, operator,
     assert "nextRunDate" not in obj["status"]
 
 
+async def test_end_time_passing_while_running_expires_the_cron(kube, operator, server):
+    end = datetime.now(UTC) + timedelta(seconds=4)
+    async with operator():
+        await kube.create(resource("soon", endTime=end.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        scheduled = await kube.wait_for("soon", is_ready)
+        assert condition(scheduled)["reason"] == "Scheduled"
+        expired = await kube.wait_for("soon", has_reason("Expired"), timeout=20)
+
+    [cron] = await crons_of(server, expired)
+    assert cron.enabled is False
+    assert "nextRunDate" not in expired["status"] and "upcomingRuns" not in expired["status"]
+    assert "Expired" in await event_reasons(kube, "soon")
+
+
+async def test_thread_cron_runs_on_the_given_thread(kube, operator, server, agent_server):
+    async with httpx.AsyncClient(base_url=agent_server.url, timeout=10) as raw:
+        thread_id = (await raw.post("/threads", json={})).json()["thread_id"]
+    async with operator():
+        await kube.create(resource("on-thread", threadId=thread_id, multitaskStrategy="enqueue"))
+        obj = await kube.wait_for("on-thread", is_ready)
+
+    [cron] = await crons_of(server, obj)
+    assert cron.thread_id == thread_id == obj["status"]["threadId"]
+    assert cron.payload["multitask_strategy"] == "enqueue"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason", "stalled"),
+    [
+        ({"assistantId": "no-such-graph"}, "AssistantNotFound", False),
+        ({"threadId": "5f0c1d4e-0000-4000-8000-000000000000"}, "ThreadNotFound", False),
+        ({"webhook": "http://127.0.0.1:9/hook"}, "Rejected", True),
+    ],
+)
+async def test_server_side_errors_map_to_condition_reasons(kube, operator, spec, reason, stalled):
+    async with operator():
+        await kube.create(resource("refused", **spec))
+        obj = await kube.wait_for("refused", has_reason(reason))
+        await kube.delete("refused")
+        await kube.wait_gone("refused")
+
+    assert condition(obj)["status"] == "False"
+    assert condition(obj, "Stalled")["status"] == ("True" if stalled else "False")
+    assert condition(obj, "Reconciling")["status"] == ("False" if stalled else "True")
+    assert "cronId" not in obj["status"]
+    assert reason in await event_reasons(kube, "refused")
+
+
 # ------------------------------------------------------------------ drift and crash safety
 
 
@@ -278,9 +325,7 @@ async def test_restarting_the_operator_never_duplicates_crons(kube, operator, se
 async def watched_server(agent_server) -> AsyncIterator[TcpProxy]:
     """A second proxy to the same server, used only by the resource under test: its connection
     count is exactly the number of connections that resource caused."""
-    port = int(agent_server.url.rsplit(":", 1)[1])
-    watched = TcpProxy("127.0.0.1", port)
-    await watched.start()
+    watched = await TcpProxy.started_for(agent_server.url)
     yield watched
     await watched.close()
 
