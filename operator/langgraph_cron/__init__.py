@@ -3,6 +3,6 @@
 Importing the package registers the kopf handlers, so `kopf run -m langgraph_cron` works.
 """
 
-from langgraph_cron import handlers  # noqa: F401  (registers the handlers)
-
 __version__ = "0.1.0"
+
+from langgraph_cron import handlers  # noqa: E402, F401  (registers the handlers)

@@ -19,7 +19,7 @@ import yaml
 from langgraph_cron import models
 
 # Keys of pydantic's JSON Schema that mean nothing to Kubernetes (or are invalid there).
-_DROPPED_KEYS = {"title", "additionalProperties"}
+_DROPPED_KEYS = {"title"}
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -63,6 +63,10 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             result[key] = {name: _structural(sub) for name, sub in value.items()}
         elif key == "items":
             result[key] = _structural(value)
+        elif key == "additionalProperties":
+            # Typed maps (e.g. labels) keep their value schema; `false` (extra="forbid") is not allowed.
+            if isinstance(value, dict):
+                result[key] = _structural(value)
         else:
             result[key] = value
     if "properties" in result:

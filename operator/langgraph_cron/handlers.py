@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from langgraph_cron.agent_server import make_http_client
+from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.kube import KubeClient, load_api_client
 from langgraph_cron.models import GROUP, PLURAL, VERSION
 from langgraph_cron.reconcile import status_patch
@@ -79,6 +80,18 @@ async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, re
         raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after)
 
 
+async def _reconcile_and_store(memo: kopf.Memo, body: Any, attempt: int = 0) -> Result:
+    """Reconcile outside a kopf change handler: write status (only if changed) and Events ourselves."""
+    obj = CronObject.from_body(body)
+    async with _lock(memo, obj.identity.uid):
+        result = await memo.service.reconcile(obj, attempt=attempt, on_cron_id=_persist_cron_id(memo, obj))
+        changes = status_patch(obj.status, result.status)
+        if changes:
+            await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
+    _post_events(body, result)
+    return result
+
+
 @kopf.daemon(*RESOURCE, cancellation_timeout=10)
 async def resync_cron(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
     """Periodic drift repair: a cron deleted or edited on the server is put back; nextRunDate refreshed."""
@@ -86,15 +99,22 @@ async def resync_cron(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStop
     delay = interval
     attempt = 0
     while not await stopped.wait(delay):
-        obj = CronObject.from_body(body)
-        async with _lock(memo, obj.identity.uid):
-            result = await memo.service.reconcile(obj, attempt=attempt, on_cron_id=_persist_cron_id(memo, obj))
-        changes = status_patch(obj.status, result.status)
-        if changes and not stopped:
-            await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
-        _post_events(body, result)
+        result = await _reconcile_and_store(memo, body, attempt)
         attempt = attempt + 1 if result.retry_after is not None else 0
         delay = min(interval, result.retry_after) if result.retry_after is not None else interval
+
+
+@kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={UID_LABEL: kopf.PRESENT})
+async def owned_workload_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A CronJob or Job of the cronJob backend changed: restore a hand edit, mirror run results."""
+    if event.get("type") is None:
+        return  # the initial listing at start-up; the resume handlers cover that
+    labels = body["metadata"].get("labels") or {}
+    owner = await memo.kube.get_langgraphcron(body["metadata"]["namespace"], labels.get(NAME_LABEL, ""))
+    if owner is None or owner["metadata"]["uid"] != labels[UID_LABEL] or owner["metadata"].get("deletionTimestamp"):
+        return  # gone or going: recreating its CronJob now would outlive it
+    await _reconcile_and_store(memo, owner)
 
 
 @kopf.on.delete(*RESOURCE)

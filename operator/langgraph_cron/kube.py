@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import kubernetes
@@ -22,6 +23,21 @@ class SecretNotFound(Exception):
     reason = "SecretNotFound"
 
 
+class KubernetesApiError(Exception):
+    """The Kubernetes API refused or failed a request about an object the operator manages."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        detail = body
+        try:
+            detail = json.loads(body).get("message", body)
+        except (ValueError, AttributeError):
+            pass
+        super().__init__(f"Kubernetes API {method} {path}: HTTP {status}: {detail[:500]}")
+        # 400/422: the object itself is invalid (e.g. an unknown timeZone); retrying cannot help.
+        self.permanent = status in (400, 422)
+        self.reason = "KubernetesRejected" if self.permanent else "KubernetesError"
+
+
 def load_api_client() -> kubernetes.client.ApiClient:
     """In-cluster config when running in a pod, else KUBECONFIG (what `lgcron run` documents)."""
     try:
@@ -31,10 +47,70 @@ def load_api_client() -> kubernetes.client.ApiClient:
     return kubernetes.client.ApiClient()
 
 
+def _path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
+    prefix = "/api/" if "/" not in api_version else "/apis/"
+    return prefix + "/".join(p for p in (api_version, "namespaces", namespace, plural, name) if p)
+
+
 class KubeClient:
+    """Plain-JSON access: objects stay dicts, as the pure builders produce and read them."""
+
     def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
+        self._api = api_client
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
+
+    def _request_blocking(
+        self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any] | None:
+        """One request; None on 404; ApiException on any other error."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, body, _ = self._api.param_serialize(
+            method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(method, url, header_params=headers, body=body)
+        text = response.read().decode()
+        if response.status == 404:
+            return None
+        if response.status >= 400:
+            raise KubernetesApiError(method, path, response.status, text)
+        return json.loads(text) if text else {}
+
+    async def _request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._request_blocking, method, path, body, **kwargs)
+
+    # LangGraphCrons
+
+    async def get_langgraphcron(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", _path(f"{GROUP}/{VERSION}", PLURAL, namespace, name))
+
+    # CronJobs and their Jobs (the cronJob backend)
+
+    async def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", _path("batch/v1", "cronjobs", namespace, name))
+
+    async def create_cronjob(self, cronjob: dict[str, Any]) -> dict[str, Any]:
+        created = await self._request("POST", _path("batch/v1", "cronjobs", cronjob["metadata"]["namespace"]), cronjob)
+        assert created is not None
+        return created
+
+    async def patch_cronjob(self, namespace: str, name: str, merge_patch: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._request(
+            "PATCH", _path("batch/v1", "cronjobs", namespace, name), merge_patch,
+            content_type="application/merge-patch+json",
+        )
+
+    async def delete_cronjob(self, namespace: str, name: str) -> None:
+        # Background: the Jobs and Pods of past runs go with it (garbage collection).
+        await self._request(
+            "DELETE", _path("batch/v1", "cronjobs", namespace, name), {"propagationPolicy": "Background"}
+        )
+
+    async def list_jobs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        found = await self._request("GET", _path("batch/v1", "jobs", namespace), query={"labelSelector": label_selector})
+        return (found or {}).get("items") or []
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         try:

@@ -81,6 +81,40 @@ class RunConfig(CamelModel):
     )
 
 
+ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+class CronJobOptions(CamelModel):
+    """Overrides for the Kubernetes CronJob of the cronJob backend; every field has a default."""
+
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default="Forbid", description="What to do when a run is still going at the next schedule."
+    )
+    starting_deadline_seconds: int = Field(
+        default=300, ge=0, description="A run that could not start within this many seconds is skipped."
+    )
+    successful_jobs_history_limit: int = Field(default=3, ge=0, description="Finished Jobs to keep.")
+    failed_jobs_history_limit: int = Field(default=1, ge=0, description="Failed Jobs to keep.")
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Seconds a run's Job may take before Kubernetes stops it."
+    )
+    image: str | None = Field(
+        default=None, min_length=1, description="Image running `lgcron invoke`; defaults to the operator's own."
+    )
+    image_pull_policy: PullPolicy | None = Field(default=None, description="Pull policy of that image.")
+    resources: dict[str, Any] | None = Field(
+        default=None,
+        description="Container resources (requests/limits), as in a Pod spec.",
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
+    service_account_name: str | None = Field(
+        default=None, min_length=1, description="Service account of the run's Pod."
+    )
+    pod_labels: dict[str, str] | None = Field(default=None, description="Extra labels on the run's Pod.")
+    pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the run's Pod.")
+
+
 class LangGraphCronSpec(CamelModel):
     schedule: str = Field(
         min_length=1,
@@ -154,7 +188,13 @@ class LangGraphCronSpec(CamelModel):
     )
     backend: Backend = Field(
         default="agentServer",
-        description="agentServer keeps a cron record on the Agent Server; cronJob is not supported yet.",
+        description=(
+            "agentServer keeps a cron record on the Agent Server; cronJob keeps a Kubernetes CronJob whose "
+            "Pods invoke each run (for servers without crons, or to see runs as Jobs)."
+        ),
+    )
+    cron_job: CronJobOptions | None = Field(
+        default=None, description="CronJob settings, used only by the cronJob backend."
     )
 
     @field_validator("schedule")
@@ -226,6 +266,12 @@ class Condition(CamelModel):
     last_transition_time: str | None = Field(default=None, description="When status last changed (RFC 3339).")
 
 
+class LastRun(CamelModel):
+    job_name: str = Field(description="Name of the Job.")
+    result: Literal["Running", "Succeeded", "Failed"] = Field(description="Running, Succeeded or Failed.")
+    completion_time: str | None = Field(default=None, description="When the Job finished (RFC 3339).")
+
+
 class LangGraphCronStatus(CamelModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -242,6 +288,13 @@ class LangGraphCronStatus(CamelModel):
     next_run_date: str | None = Field(default=None, description="Next run time reported by the server (RFC 3339).")
     upcoming_runs: list[str] | None = Field(default=None, description="The next three run times (RFC 3339, UTC).")
     last_sync_time: str | None = Field(default=None, description="When the cron was last confirmed in sync.")
+    backend: Backend | None = Field(default=None, description="The backend that holds the cron now.")
+    cron_job_name: str | None = Field(default=None, description="cronJob backend: the CronJob's name.")
+    last_schedule_time: str | None = Field(default=None, description="cronJob backend: when a Job was last started.")
+    last_successful_time: str | None = Field(
+        default=None, description="cronJob backend: when a Job last completed successfully."
+    )
+    last_run: LastRun | None = Field(default=None, description="cronJob backend: the newest Job.")
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

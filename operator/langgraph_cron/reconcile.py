@@ -18,7 +18,7 @@ from langgraph_cron.models import (
     LangGraphCronStatus,
     format_time,
 )
-from langgraph_cron.schedule import upcoming_runs
+from langgraph_cron.schedule import upcoming_runs, validate_kubernetes_schedule
 
 # Reserved metadata keys stamped on every cron, so a cron can always be traced to its resource
 # (and adopted after a crash) even when status.cronId was never written.
@@ -94,7 +94,10 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
             "; ".join(f"{path}: {' or '.join(dict.fromkeys(msgs))}" for path, msgs in problems.items())
         ) from None
     if spec.backend == "cronJob":
-        raise InvalidSpec("spec.backend: cronJob is not supported yet by this operator version; use agentServer")
+        try:
+            validate_kubernetes_schedule(spec.schedule)
+        except ValueError as exc:
+            raise InvalidSpec(f"spec.schedule: {exc}") from None
     return spec
 
 
@@ -242,7 +245,8 @@ class Outcome:
             return cls("Expired", f"endTime {format_time(spec.end_time)} has passed; the cron is disabled", "ready")
         if not spec.enabled:
             return cls("Suspended", "spec.enabled is false; the cron is disabled", "ready")
-        return cls("Scheduled", "the cron is scheduled on the Agent Server", "ready")
+        where = "as a Kubernetes CronJob" if spec.backend == "cronJob" else "on the Agent Server"
+        return cls("Scheduled", f"the cron is scheduled {where}", "ready")
 
 
 def build_conditions(
@@ -299,6 +303,9 @@ def build_status(
     status.observed_generation = generation
     status.conditions = build_conditions(outcome, previous.conditions, generation, now)
     if cron is not None:
+        status.backend = "agentServer"
+        status.cron_job_name = status.last_schedule_time = status.last_successful_time = None
+        status.last_run = None
         status.cron_id = cron.cron_id
         status.server_url = server_url
         status.assistant_id = cron.assistant_id

@@ -32,6 +32,24 @@ def validate_schedule(expression: str) -> None:
         raise ValueError(f"cron expression {expression!r} never fires (no matching date)") from None
 
 
+# The macros Kubernetes CronJobs understand (robfig/cron descriptors, minus @every and @reboot).
+KUBERNETES_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def validate_kubernetes_schedule(expression: str) -> None:
+    """Kubernetes CronJobs take five fields or a macro; the Agent Server's seconds field is not allowed."""
+    if expression.startswith("@"):
+        if expression not in KUBERNETES_MACROS:
+            raise ValueError(f"{expression!r} is not a Kubernetes CronJob macro ({', '.join(sorted(KUBERNETES_MACROS))})")
+        return
+    fields = len(expression.split())
+    if fields != 5:
+        raise ValueError(
+            f"cron expression {expression!r} has {fields} fields; Kubernetes CronJobs have minute granularity "
+            "and take exactly five (minute hour day-of-month month day-of-week)"
+        )
+
+
 def upcoming_runs(expression: str, timezone: str | None, after: datetime, count: int = 3) -> list[datetime]:
     """The next `count` run times after `after`, evaluated in `timezone` (UTC when None), returned in UTC."""
     zone = ZoneInfo(timezone) if timezone else UTC

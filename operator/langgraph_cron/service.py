@@ -24,8 +24,17 @@ from langgraph_cron.agent_server import (
     ServerUnavailable,
     backoff_delay,
 )
-from langgraph_cron.kube import SecretNotFound
-from langgraph_cron.models import LangGraphCronSpec, LangGraphCronStatus, ServerRef
+from langgraph_cron.cronjob import (
+    UID_LABEL,
+    InvokerTarget,
+    build_cronjob,
+    build_cronjob_status,
+    cronjob_name,
+    cronjob_update,
+    is_controlled_by,
+)
+from langgraph_cron.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.models import LangGraphCronSpec, LangGraphCronStatus, SecretKeyRef, ServerRef
 from langgraph_cron.reconcile import (
     Identity,
     InvalidSpec,
@@ -45,8 +54,21 @@ logger = logging.getLogger(__name__)
 SLOW_RETRY_SECONDS = 60.0
 
 
-class SecretReader(Protocol):
+class KubeApi(Protocol):
+    """What the service needs from Kubernetes (langgraph_cron.kube.KubeClient in the operator)."""
+
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
+    async def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def create_cronjob(self, cronjob: dict[str, Any]) -> dict[str, Any]: ...
+    async def patch_cronjob(self, namespace: str, name: str, merge_patch: dict[str, Any]) -> dict[str, Any] | None: ...
+    async def delete_cronjob(self, namespace: str, name: str) -> None: ...
+    async def list_jobs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]: ...
+
+
+class CronJobConflict(Exception):
+    """A CronJob of the derived name exists but belongs to someone else: never take it over."""
+
+    reason = "CronJobConflict"
 
 
 @dataclass(frozen=True)
@@ -93,12 +115,13 @@ class CronService:
         self,
         settings: Settings,
         http: httpx.AsyncClient,
-        secrets: SecretReader,
+        kube: KubeApi | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.http = http
-        self.secrets = secrets
+        # None when reconciling files without Kubernetes (no Secrets, no cronJob backend).
+        self.kube = kube
         self.clock = clock
         # Last key read per Secret: lets a deletion finish after its namespace's Secret is gone.
         self._last_known_keys: dict[tuple[str, str, str], str] = {}
@@ -108,13 +131,19 @@ class CronService:
     def server_url(self, server: ServerRef | None) -> str | None:
         return (server.url if server and server.url else None) or self.settings.server_url
 
+    def api_key_secret(self, server: ServerRef | None) -> SecretKeyRef | None:
+        """The Secret holding the key: the resource's own, else the operator-wide default Secret."""
+        return (server.api_key_secret_ref if server else None) or self.settings.api_key_secret
+
     async def api_key(self, namespace: str, server: ServerRef | None, *, allow_last_known: bool = False) -> str | None:
-        ref = server.api_key_secret_ref if server else None
+        ref = self.api_key_secret(server)
         if ref is None:
             return self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        if self.kube is None:
+            raise SecretNotFound(f"Secret {ref.name} cannot be read without Kubernetes access")
         cache_key = (namespace, ref.name, ref.key)
         try:
-            value = await self.secrets.read_secret_value(namespace, ref.name, ref.key)
+            value = await self.kube.read_secret_value(namespace, ref.name, ref.key)
         except SecretNotFound:
             if allow_last_known and cache_key in self._last_known_keys:
                 return self._last_known_keys[cache_key]
@@ -136,20 +165,89 @@ class CronService:
             if url is None:
                 raise InvalidSpec("spec.server.url: not set, and the operator has no default (LGCRON_SERVER_URL)")
             key = await self.api_key(obj.identity.namespace, spec.server)
-            client = self.client(url, key)
-            if obj.status.cron_id and obj.status.server_url and obj.status.server_url != url:
-                await self._delete_all(self.client(obj.status.server_url, key), obj, events, why="the server URL changed")
-            cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id)
-        except (InvalidSpec, SecretNotFound, AgentServerError) as exc:
+            if spec.backend == "cronJob":
+                # Never both live: the server cron goes first, and the CronJob follows in the same pass.
+                await self._retire_server_crons(obj, url, key, events)
+                cronjob, jobs = await self._ensure_cronjob(spec, obj, url, now, events)
+            else:
+                await self._retire_cronjob(obj, events)
+                client = self.client(url, key)
+                if obj.status.cron_id and obj.status.server_url and obj.status.server_url != url:
+                    await self._delete_all(self.client(obj.status.server_url, key), obj, events, why="the server URL changed")
+                cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id)
+        except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
         outcome = Outcome.ready(spec, now)
-        status = build_status(
-            obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url
-        )
+        if spec.backend == "cronJob":
+            status = build_cronjob_status(
+                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cronjob=cronjob, jobs=jobs
+            )
+        else:
+            status = build_status(
+                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url
+            )
         previous_ready = obj.status.condition("Ready")
         if outcome.reason != "Scheduled" and (previous_ready is None or previous_ready.reason != outcome.reason):
             events.append(EventRecord("Normal", outcome.reason, outcome.message))
         return Result(status=status, events=events)
+
+    # ------------------------------------------------------------ cronJob backend
+
+    def _require_kube(self) -> KubeApi:
+        if self.kube is None:
+            raise InvalidSpec("spec.backend: cronJob needs the operator (Kubernetes access); use agentServer here")
+        return self.kube
+
+    async def _ensure_cronjob(
+        self, spec: LangGraphCronSpec, obj: CronObject, url: str, now: datetime, events: list[EventRecord]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        kube = self._require_kube()
+        secret = self.api_key_secret(spec.server)
+        if secret is None and self.settings.api_key is not None:
+            raise InvalidSpec(
+                "spec.server.apiKeySecretRef: the cronJob backend hands the API key to its Pods only from a "
+                "Secret; set apiKeySecretRef (or the operator's LGCRON_API_KEY_SECRET)"
+            )
+        target = InvokerTarget(server_url=url, api_key_secret=secret, image=self.settings.invoker_image)
+        desired = build_cronjob(spec, obj.identity, target, now)
+        namespace, name = obj.identity.namespace, desired["metadata"]["name"]
+        observed = await kube.get_cronjob(namespace, name)
+        if observed is None:
+            observed = await kube.create_cronjob(desired)
+            if obj.status.cron_job_name:
+                events.append(EventRecord("Warning", "Recreated", f"CronJob {name} was missing; created it again"))
+            else:
+                events.append(EventRecord("Normal", "Created", f"created CronJob {name}"))
+        elif not is_controlled_by(observed, obj.identity.uid):
+            raise CronJobConflict(f"CronJob {namespace}/{name} exists and is not owned by this LangGraphCron")
+        elif (patch := cronjob_update(desired, observed)) is not None:
+            observed = await kube.patch_cronjob(namespace, name, patch) or observed
+            events.append(EventRecord("Normal", "Updated", f"updated CronJob {name}"))
+        jobs = await kube.list_jobs(namespace, f"{UID_LABEL}={obj.identity.uid}")
+        return observed, jobs
+
+    async def _retire_cronjob(self, obj: CronObject, events: list[EventRecord], *, orphan: bool = False) -> None:
+        """Delete (or, for Orphan, release) this object's CronJob, if it ever had one."""
+        if self.kube is None or not (obj.status.cron_job_name or obj.status.backend == "cronJob"):
+            return
+        namespace, name = obj.identity.namespace, obj.status.cron_job_name or cronjob_name(obj.identity.name)
+        observed = await self.kube.get_cronjob(namespace, name)
+        if observed is None or not is_controlled_by(observed, obj.identity.uid):
+            return
+        if orphan:
+            # Without its owner reference, garbage collection would delete it with the resource.
+            await self.kube.patch_cronjob(namespace, name, {"metadata": {"ownerReferences": None}})
+            events.append(EventRecord("Normal", "Orphaned", f"left CronJob {name} in place"))
+        else:
+            await self.kube.delete_cronjob(namespace, name)
+            events.append(EventRecord("Normal", "Deleted", f"deleted CronJob {name}"))
+
+    async def _retire_server_crons(self, obj: CronObject, url: str, key: str | None, events: list[EventRecord]) -> None:
+        """Delete server crons left from the agentServer backend (searched unless known to be none)."""
+        if obj.status.backend == "cronJob" and not obj.status.cron_id:
+            return
+        for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
+            await self._delete_all(self.client(server_url, key), obj, events, why="the backend is now cronJob")
 
     async def _ensure(
         self,
@@ -220,7 +318,7 @@ class CronService:
     ) -> Result:
         reason = getattr(exc, "reason", "Error")
         message = f"{doing}{exc}"
-        if isinstance(exc, (InvalidSpec, Rejected)):
+        if isinstance(exc, (InvalidSpec, Rejected)) or getattr(exc, "permanent", False):
             outcome, retry_after = Outcome(reason, message, "stalled"), None
         elif isinstance(exc, ServerUnavailable):
             outcome, retry_after = Outcome(reason, message, "retrying"), backoff_delay(attempt, exc.retry_after)
@@ -237,35 +335,46 @@ class CronService:
     # ------------------------------------------------------------ delete
 
     async def finalize(self, obj: CronObject, *, attempt: int = 0) -> Result:
-        """Delete every cron of this object (unless Orphan). Result.done is False until they are gone."""
+        """Delete every cron and CronJob of this object (Orphan: leave them). done=False until gone."""
         now = self.clock()
         events: list[EventRecord] = []
         raw = obj.raw_spec
-        if raw.get("deletionPolicy") == "Orphan":
-            events.append(EventRecord("Normal", "Orphaned", f"left cron {obj.status.cron_id or '(none)'} on the server"))
-            return Result(status=obj.status, events=events)
+        orphan = raw.get("deletionPolicy") == "Orphan"
         try:
-            server = ServerRef.model_validate(raw.get("server") or {})
-        except ValueError:
-            server = None
-        url = self.server_url(server) or obj.status.server_url
-        try:
-            parse_spec(raw)
-        except InvalidSpec:
-            # A spec that never validated never made a cron, unless an earlier valid version did.
-            if obj.status.cron_id is None:
+            await self._retire_cronjob(obj, events, orphan=orphan)
+            if orphan:
+                if obj.status.cron_id:
+                    events.append(EventRecord("Normal", "Orphaned", f"left cron {obj.status.cron_id} on the server"))
                 return Result(status=obj.status, events=events)
-        if url is None:
-            return Result(status=obj.status, events=events)
-        try:
+            if not self._may_have_server_crons(obj):
+                return Result(status=obj.status, events=events)
+            try:
+                server = ServerRef.model_validate(raw.get("server") or {})
+            except ValueError:
+                server = None
+            url = self.server_url(server) or obj.status.server_url
+            if url is None:
+                return Result(status=obj.status, events=events)
             key = await self.api_key(obj.identity.namespace, server, allow_last_known=True)
             for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
                 await self._delete_all(self.client(server_url, key), obj, events, why="the resource was deleted")
-        except (SecretNotFound, AgentServerError) as exc:
+        except (SecretNotFound, AgentServerError, KubernetesApiError) as exc:
             result = self._failure(obj, exc, attempt, now, events, doing="cannot delete the cron yet: ")
             result.done = False
             return result
         return Result(status=obj.status, events=events)
+
+    def _may_have_server_crons(self, obj: CronObject) -> bool:
+        if obj.status.cron_id:
+            return True
+        if obj.status.backend == "cronJob" or (obj.status.backend is None and obj.raw_spec.get("backend") == "cronJob"):
+            return False
+        try:
+            parse_spec(obj.raw_spec)
+        except InvalidSpec:
+            # A spec that never validated never made a cron, unless an earlier valid one did (cronId).
+            return False
+        return True
 
     async def _delete_all(self, client: AgentServerClient, obj: CronObject, events: list[EventRecord], *, why: str) -> None:
         ids = [c.cron_id for c in await client.search(metadata=obj.identity.search_filter)]

@@ -7,11 +7,26 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, SecretStr
 
+from langgraph_cron import __version__
+from langgraph_cron.models import SecretKeyRef
+
+DEFAULT_INVOKER_IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{__version__}"
+
 
 class Settings(BaseModel):
     server_url: str | None = Field(default=None, description="LGCRON_SERVER_URL: default Agent Server URL.")
     # SecretStr keeps the key out of repr() and therefore out of any log line that prints settings.
     api_key: SecretStr | None = Field(default=None, description="LGCRON_API_KEY: default API key.")
+    api_key_secret: SecretKeyRef | None = Field(
+        default=None,
+        description=(
+            "LGCRON_API_KEY_SECRET=name:key: a Secret of that name in each resource's namespace holding the key, "
+            "for resources without spec.server.apiKeySecretRef (the cronJob backend needs a Secret)."
+        ),
+    )
+    invoker_image: str = Field(
+        default=DEFAULT_INVOKER_IMAGE, description="LGCRON_INVOKER_IMAGE: image of the cronJob backend's Pods."
+    )
     resync_interval: float = Field(default=300.0, gt=0, description="LGCRON_RESYNC_INTERVAL: seconds between drift checks.")
     request_timeout: float = Field(default=30.0, gt=0, description="LGCRON_REQUEST_TIMEOUT: seconds per HTTP request.")
     ca_bundle: str | None = Field(default=None, description="LGCRON_CA_BUNDLE: PEM file of CAs to trust for TLS.")
@@ -29,6 +44,8 @@ class Settings(BaseModel):
         values = {
             "server_url": env.get("LGCRON_SERVER_URL") or None,
             "api_key": env.get("LGCRON_API_KEY") or None,
+            "api_key_secret": _secret_ref(env.get("LGCRON_API_KEY_SECRET")),
+            "invoker_image": env.get("LGCRON_INVOKER_IMAGE") or None,
             "resync_interval": env.get("LGCRON_RESYNC_INTERVAL"),
             "request_timeout": env.get("LGCRON_REQUEST_TIMEOUT"),
             "ca_bundle": env.get("LGCRON_CA_BUNDLE") or None,
@@ -39,3 +56,12 @@ class Settings(BaseModel):
     @property
     def tls_verify(self) -> bool | str:
         return self.ca_bundle or True
+
+
+def _secret_ref(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    name, sep, key = value.partition(":")
+    if not sep:
+        raise ValueError(f"LGCRON_API_KEY_SECRET must be NAME:KEY, got {value!r}")
+    return {"name": name, "key": key}

@@ -339,7 +339,7 @@ async def watched_server(agent_server) -> AsyncIterator[TcpProxy]:
         ({"metadata": {"lgcron.io/uid": "forged"}}, "spec.metadata"),
         ({"interruptBefore": "everything"}, "spec.interruptBefore"),
         ({"threadId": "5f0c1d4e-0000-4000-8000-000000000000", "onRunCompleted": "keep"}, "onRunCompleted"),
-        ({"backend": "cronJob"}, "spec.backend"),
+        ({"backend": "cronJob", "schedule": "*/5 * * * * *"}, "spec.schedule"),
     ],
 )
 async def test_bad_spec_gets_invalid_spec_and_makes_no_server_call(kube, operator, watched_server, spec, field):
