@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from croniter import CroniterBadDateError, croniter
 
 
-
 def validate_schedule(expression: str) -> None:
     """Raise ValueError with a user-facing reason when the Agent Server would not accept `expression`."""
     if not croniter.is_valid(expression):

@@ -34,7 +34,12 @@ from langgraph_cron.cronjob import (
     is_controlled_by,
 )
 from langgraph_cron.kube import KubernetesApiError, SecretNotFound
-from langgraph_cron.models import LangGraphCronSpec, LangGraphCronStatus, SecretKeyRef, ServerRef
+from langgraph_cron.models import (
+    LangGraphCronSpec,
+    LangGraphCronStatus,
+    SecretKeyRef,
+    ServerRef,
+)
 from langgraph_cron.reconcile import (
     Identity,
     InvalidSpec,

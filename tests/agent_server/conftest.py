@@ -7,14 +7,12 @@ Plain helpers live in helpers.py.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import httpx
 import pytest
 
 from langgraph_cron.agent_server import AgentServerClient, make_http_client
-from tests.agent_server_fixture import GRAPHS_DIR, AgentServerProcess
 
 
 @pytest.fixture

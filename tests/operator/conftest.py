@@ -27,9 +27,17 @@ import kopf
 import kubernetes
 import pytest
 from kopf.testing import KopfRunner
-
-from kube import LGCRON_API_VERSION, LGCRON_KIND, LGCRON_PLURAL, KubeTestApi, api_path, ensure_crds
+from kube import (
+    LGCRON_API_VERSION,
+    LGCRON_KIND,
+    LGCRON_PLURAL,
+    KubeTestApi,
+    api_path,
+    ensure_crds,
+)
 from kube_emulator import KubeEmulator
+from langgraph_cron.agent_server import AgentServerClient, make_http_client
+from tcp_proxy import TcpProxy
 
 REAL_CLUSTER_KUBECONFIG = os.environ.get("LGCRON_TEST_KUBECONFIG")
 CRD_MANIFEST = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"
@@ -146,3 +154,45 @@ def run_operator(kube: KubeTestApi) -> Callable[..., contextlib.AbstractAsyncCon
         finally:
             kopf.set_default_registry(default_registry)
     return run
+
+
+# ---------------------------------------------------------------- the shipped operator and its server
+
+
+@pytest.fixture
+async def server(agent_server) -> AsyncIterator[AgentServerClient]:
+    """A direct client to the Agent Server, for the test's own observations."""
+    async with make_http_client(timeout=10) as http:
+        yield AgentServerClient(http, agent_server.url)
+
+
+@pytest.fixture
+async def proxy(agent_server) -> AsyncIterator[TcpProxy]:
+    tcp_proxy = await TcpProxy.started_for(agent_server.url)
+    yield tcp_proxy
+    await tcp_proxy.close()
+
+
+@pytest.fixture
+def operator(run_operator, proxy, monkeypatch):
+    """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server."""
+    monkeypatch.setenv("LGCRON_SERVER_URL", proxy.url)
+    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
+    monkeypatch.setenv("LGCRON_REQUEST_TIMEOUT", "5")
+    monkeypatch.delenv("LGCRON_API_KEY", raising=False)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[Any]:
+        async with run_operator("-m", "langgraph_cron") as runner:
+            yield runner
+
+    return running
+
+
+@pytest.fixture
+async def watched_server(agent_server) -> AsyncIterator[TcpProxy]:
+    """A second proxy to the same server, used only by the resource under test: its connection
+    count is exactly the number of connections that resource caused."""
+    watched = await TcpProxy.started_for(agent_server.url)
+    yield watched
+    await watched.close()

@@ -4,7 +4,9 @@ The tests' side of the Kubernetes API: what a user would do with kubectl, on kmo
 It is built on the official sync client, so any kubeconfig auth works. Calls run in threads:
 kmock serves on the test's own event loop, which a blocking call would freeze.
 """
-from __future__ import annotations  # KubeTestApi.list shadows the builtin in annotations
+from __future__ import (
+    annotations,  # KubeTestApi.list shadows the builtin in annotations
+)
 
 import asyncio
 import base64

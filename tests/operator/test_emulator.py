@@ -14,9 +14,8 @@ from typing import Any
 
 import kubernetes
 import pytest
-from kopf.testing import KopfRunner
-
 import sample_operator
+from kopf.testing import KopfRunner
 from kube import KubeTestApi, api_path
 from kube_emulator import KubeEmulator
 

@@ -8,92 +8,29 @@ without losing the server's crons.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
+from langgraph_cron.agent_server import (
+    CronNotFound,
+)
+from operator_helpers import (
+    FAR_AWAY,
+    UID_KEY,
+    condition,
+    crons_of,
+    event_reasons,
+    has_reason,
+    is_ready,
+    resource,
+    wait_until,
+)
 
-from langgraph_cron.agent_server import AgentServerClient, Cron, CronNotFound, make_http_client
-from tcp_proxy import TcpProxy
 from tests.graphs.auth import VALID_KEY
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
-
-FAR_AWAY = "0 9 1 1 *"  # never fires during a test
-UID_KEY = "lgcron.io/uid"
-
-
-def resource(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {"schedule": FAR_AWAY, "assistantId": "agent", "input": {"text": name}, **spec},
-    }
-
-
-def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
-    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
-
-
-def is_ready(obj: dict[str, Any]) -> bool:
-    return condition(obj)["status"] == "True" and obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
-
-
-def has_reason(reason: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda obj: condition(obj)["reason"] == reason
-
-
-@pytest.fixture
-async def server(agent_server) -> AsyncIterator[AgentServerClient]:
-    """A direct client to the Agent Server, for the test's own observations."""
-    async with make_http_client(timeout=10) as http:
-        yield AgentServerClient(http, agent_server.url)
-
-
-@pytest.fixture
-async def proxy(agent_server) -> AsyncIterator[TcpProxy]:
-    tcp_proxy = await TcpProxy.started_for(agent_server.url)
-    yield tcp_proxy
-    await tcp_proxy.close()
-
-
-@pytest.fixture
-def operator(run_operator, proxy, monkeypatch):
-    """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server."""
-    monkeypatch.setenv("LGCRON_SERVER_URL", proxy.url)
-    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
-    monkeypatch.setenv("LGCRON_REQUEST_TIMEOUT", "5")
-    monkeypatch.delenv("LGCRON_API_KEY", raising=False)
-
-    @contextlib.asynccontextmanager
-    async def running() -> AsyncIterator[Any]:
-        async with run_operator("-m", "langgraph_cron") as runner:
-            yield runner
-
-    return running
-
-
-async def crons_of(server: AgentServerClient, obj: dict[str, Any]) -> list[Cron]:
-    return await server.search(metadata={UID_KEY: obj["metadata"]["uid"]})
-
-
-async def event_reasons(kube, name: str) -> list[str]:
-    return [e["reason"] for e in await kube.events(name)]
-
-
-async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.2)
-
 
 # ------------------------------------------------------------------ create, update, delete
 
@@ -319,15 +256,6 @@ async def test_restarting_the_operator_never_duplicates_crons(kube, operator, se
 
 
 # ------------------------------------------------------------------ bad input
-
-
-@pytest.fixture
-async def watched_server(agent_server) -> AsyncIterator[TcpProxy]:
-    """A second proxy to the same server, used only by the resource under test: its connection
-    count is exactly the number of connections that resource caused."""
-    watched = await TcpProxy.started_for(agent_server.url)
-    yield watched
-    await watched.close()
 
 
 @pytest.mark.parametrize(

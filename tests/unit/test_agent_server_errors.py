@@ -7,10 +7,19 @@ import time
 
 import httpx
 import pytest
-
 from langgraph_cron.agent_server import (
-    AgentServerClient, AgentServerError, AssistantNotFound, Cron, CronNotFound, Rejected, ServerUnavailable,
-    ThreadNotFound, Unauthorized, backoff_delay, make_http_client, parse_retry_after,
+    AgentServerClient,
+    AgentServerError,
+    AssistantNotFound,
+    Cron,
+    CronNotFound,
+    Rejected,
+    ServerUnavailable,
+    ThreadNotFound,
+    Unauthorized,
+    backoff_delay,
+    make_http_client,
+    parse_retry_after,
 )
 
 URL = "http://agent.test"

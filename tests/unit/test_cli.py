@@ -1,7 +1,6 @@
 """The `lgcron` command line: parsing and help, without running anything."""
 
 import pytest
-
 from langgraph_cron.cli import build_parser, main
 
 

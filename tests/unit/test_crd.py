@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import yaml
-
 from langgraph_cron.crd import build_crd, render_crd_yaml
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"

@@ -4,7 +4,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from langgraph_cron.cronjob import (
     InvokerTarget,
     build_cronjob,

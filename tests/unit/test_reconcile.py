@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from langgraph_cron.agent_server import Cron
 from langgraph_cron.models import Condition, LangGraphCronStatus
 from langgraph_cron.reconcile import (

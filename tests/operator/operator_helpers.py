@@ -1,0 +1,50 @@
+"""Shared helpers of the operator tests: resource bodies, condition checks, server lookups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from langgraph_cron.agent_server import AgentServerClient, Cron
+
+FAR_AWAY = "0 9 1 1 *"  # never fires during a test
+UID_KEY = "lgcron.io/uid"
+
+
+def resource(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"schedule": FAR_AWAY, "assistantId": "agent", "input": {"text": name}, **spec},
+    }
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    return condition(obj)["status"] == "True" and obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+
+def has_reason(reason: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda obj: condition(obj)["reason"] == reason
+
+
+async def crons_of(server: AgentServerClient, obj: dict[str, Any]) -> list[Cron]:
+    return await server.search(metadata={UID_KEY: obj["metadata"]["uid"]})
+
+
+async def event_reasons(kube, name: str) -> list[str]:
+    return [e["reason"] for e in await kube.events(name)]
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)
