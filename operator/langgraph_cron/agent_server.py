@@ -51,6 +51,20 @@ class Cron(BaseModel):
     on_run_completed: str | None = None
 
 
+class Run(BaseModel):
+    """A run as the server returns it; unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str
+    thread_id: str
+    assistant_id: str | None = None
+    status: str  # measured: pending, running, success, error, timeout, interrupted
+    metadata: dict[str, Any] = {}
+    multitask_strategy: str | None = None
+    created_at: datetime | None = None
+
+
 class AgentServerError(Exception):
     reason = "AgentServerError"
 
@@ -222,6 +236,86 @@ class AgentServerClient:
             raise ServerUnavailable(f"POST {self._display_url}/runs/crons/count: expected an integer")
         return data
 
+    # ---------------------------------------------------------------- threads and runs
+    # Measured on inmem 0.16.7. A run's metadata is the thread's metadata merged with its own.
+    # 404s here are plain `Rejected`: the server says "Thread or assistant not found." for both.
+
+    async def create_thread(self, thread_id: str, *, metadata: dict | None = None) -> str:
+        """Idempotent for a client-chosen id: `if_exists: do_nothing` answers 200 with the existing
+        thread (its metadata unchanged), so a create whose response was lost can simply be retried."""
+        data = await self._request("POST", "/threads", op="thread", json={
+            "thread_id": thread_id, "metadata": metadata or {}, "if_exists": "do_nothing"})
+        return self._thread_id_of(data, "POST /threads")
+
+    async def delete_thread(self, thread_id: str, *, missing_ok: bool = False) -> None:
+        """Deletes the thread with all its runs, pending or running ones included."""
+        try:
+            await self._request("DELETE", self._thread_path(thread_id), op="thread")
+        except Rejected as exc:
+            if not (missing_ok and exc.status_code == 404):
+                raise
+
+    async def search_threads(self, *, metadata: dict, limit: int = 10) -> list[str]:
+        """Ids of the threads whose metadata contains `metadata`."""
+        data = await self._request("POST", "/threads/search", op="search_threads",
+                                   json={"metadata": metadata, "limit": limit})
+        if not isinstance(data, list):
+            raise ServerUnavailable(f"POST {self._display_url}/threads/search: expected a JSON list")
+        return [self._thread_id_of(item, "POST /threads/search") for item in data]
+
+    async def create_run(self, thread_id: str, payload: dict) -> Run:
+        """A run on an existing thread (`on_completion` is ignored here: only stateless runs honour it)."""
+        path = f"{self._thread_path(thread_id)}/runs"
+        return self._parse_run(await self._request("POST", path, op="run", json=payload), f"POST {path}")
+
+    async def create_stateless_run(self, payload: dict) -> Run:
+        """A run on a new server-chosen thread; `on_completion: delete` (the default) deletes that
+        thread when the run ends, as a stateless server cron does."""
+        return self._parse_run(await self._request("POST", "/runs", op="run", json=payload), "POST /runs")
+
+    async def get_run(self, thread_id: str, run_id: str) -> Run:
+        path = self._run_path(thread_id, run_id)
+        return self._parse_run(await self._request("GET", path, op="run"), f"GET {path}")
+
+    async def list_runs(self, thread_id: str, *, limit: int = 100) -> list[Run]:
+        """The thread's runs, newest first."""
+        path = f"{self._thread_path(thread_id)}/runs?limit={int(limit)}"
+        data = await self._request("GET", path, op="run")
+        if not isinstance(data, list):
+            raise ServerUnavailable(f"GET {self._display_url}{path}: expected a JSON list")
+        return [self._parse_run(item, f"GET {path}") for item in data]
+
+    async def join_run(self, thread_id: str, run_id: str) -> Any:
+        """Blocks until the run ends (the server keeps the response alive with whitespace every 5 s).
+        Returns the thread's values, or `{"__error__": {...}}` when the run failed - also 200 when
+        the run is unknown, so the outcome must be read with `get_run`."""
+        return await self._request("GET", f"{self._run_path(thread_id, run_id)}/join", op="run")
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> None:
+        """Answered 202; the run ends with status `interrupted`."""
+        await self._request("POST", f"{self._run_path(thread_id, run_id)}/cancel", op="run")
+
+    def _parse_run(self, data: Any, where: str) -> Run:
+        try:
+            return Run.model_validate(data)
+        except ValidationError as exc:
+            raise ServerUnavailable(f"{where} on {self._display_url}: unexpected run object "
+                                    f"({exc.error_count()} validation errors)") from None
+
+    def _thread_id_of(self, data: Any, where: str) -> str:
+        value = data.get("thread_id") if isinstance(data, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ServerUnavailable(f"{where} on {self._display_url}: response without a thread_id")
+        return value
+
+    @staticmethod
+    def _thread_path(thread_id: str) -> str:
+        return f"/threads/{quote(str(thread_id), safe='')}"
+
+    @classmethod
+    def _run_path(cls, thread_id: str, run_id: str) -> str:
+        return f"{cls._thread_path(thread_id)}/runs/{quote(str(run_id), safe='')}"
+
     # ---------------------------------------------------------------- plumbing
     async def _cron(self, method: str, path: str, *, op: str, json: Any = None) -> Cron:
         return self._parse(await self._request(method, path, op=op, json=json), f"{method} {path}")
@@ -302,7 +396,7 @@ class AgentServerClient:
 
 
 __all__ = [
-    "AgentServerClient", "AgentServerError", "AssistantNotFound", "Cron", "CronNotFound", "Rejected",
+    "AgentServerClient", "AgentServerError", "AssistantNotFound", "Cron", "CronNotFound", "Rejected", "Run",
     "ServerUnavailable", "ThreadNotFound", "Unauthorized", "backoff_delay", "make_http_client",
     "parse_retry_after",
 ]

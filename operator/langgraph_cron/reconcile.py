@@ -49,18 +49,24 @@ IMMUTABLE_FIELDS = ("assistant", "thread_id", "multitask_strategy")
 
 @dataclass(frozen=True)
 class Identity:
-    """Who owns a cron: the Kubernetes object (or, in file mode, the file's namespace/name)."""
+    """Who owns a cron: a Kubernetes object (by uid), or in file mode a file's namespace/name."""
 
-    uid: str
+    uid: str | None
     namespace: str
     name: str
 
     def metadata(self) -> dict[str, str]:
-        return {UID_KEY: self.uid, NAMESPACE_KEY: self.namespace, NAME_KEY: self.name}
+        tags = {NAMESPACE_KEY: self.namespace, NAME_KEY: self.name}
+        return {UID_KEY: self.uid, **tags} if self.uid else tags
 
     @property
     def search_filter(self) -> dict[str, str]:
-        return {UID_KEY: self.uid}
+        # File mode has no uid: namespace/name make re-applying the same file idempotent.
+        return {UID_KEY: self.uid} if self.uid else {NAMESPACE_KEY: self.namespace, NAME_KEY: self.name}
+
+    def owns(self, cron_metadata: dict[str, Any]) -> bool:
+        """File mode must not take over the cron of a Kubernetes object with the same namespace/name."""
+        return cron_metadata.get(UID_KEY) == self.uid
 
 
 # ---------------------------------------------------------------- spec validation

@@ -145,7 +145,8 @@ class CronService:
         if ref is None:
             return self.settings.api_key.get_secret_value() if self.settings.api_key else None
         if self.kube is None:
-            raise SecretNotFound(f"Secret {ref.name} cannot be read without Kubernetes access")
+            # File mode (`lgcron apply`): no Secrets to read; LGCRON_API_KEY stands in.
+            return self.settings.api_key.get_secret_value() if self.settings.api_key else None
         cache_key = (namespace, ref.name, ref.key)
         try:
             value = await self.kube.read_secret_value(namespace, ref.name, ref.key)
@@ -267,7 +268,7 @@ class CronService:
         desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
         # Search by uid rather than trusting status.cronId: it finds a cron created just before a
         # crash (adopt, never duplicate) and any duplicates, for the same one request a GET costs.
-        matches = await client.search(metadata=obj.identity.search_filter)
+        matches = await self._owned_crons(client, obj)
         if not matches:
             cron = await self._create(client, spec, desired)
             if obj.status.cron_id:
@@ -381,8 +382,13 @@ class CronService:
             return False
         return True
 
+    @staticmethod
+    async def _owned_crons(client: AgentServerClient, obj: CronObject) -> list[Cron]:
+        found = await client.search_all(metadata=obj.identity.search_filter)
+        return [cron for cron in found if obj.identity.owns(cron.metadata)]
+
     async def _delete_all(self, client: AgentServerClient, obj: CronObject, events: list[EventRecord], *, why: str) -> None:
-        ids = [c.cron_id for c in await client.search(metadata=obj.identity.search_filter)]
+        ids = [c.cron_id for c in await self._owned_crons(client, obj)]
         if obj.status.cron_id and obj.status.cron_id not in ids:
             ids.append(obj.status.cron_id)
         for cron_id in ids:
