@@ -2,6 +2,7 @@
 
     lgcron run [--namespace NS ... | --all-namespaces]   run the operator (kopf)
     lgcron crd                                           print the CRD generated from the models
+    lgcron invoke [--request-file PATH] [--no-wait] ...  one run of a cron (the cronJob backend's Pods)
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     crd = commands.add_parser("crd", help="print the LangGraphCron CRD (YAML)", description="Print the CRD YAML.")
     crd.set_defaults(func=_crd)
+
+    from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
+
+    invoke.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,72 @@
+"""`lgcron demo`: the product's main job on a laptop, with no cluster and no LangSmith account.
+
+It starts the real in-memory Agent Server with a bundled graph, reconciles the example
+LangGraphCron files through the same `CronService` the operator uses (file mode), prints their
+status, waits for the first scheduled run and shows it, and removes everything on exit or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from langgraph_cron import demo_graph
+from langgraph_cron.agent_server import make_http_client
+from langgraph_cron.devserver import AgentServerProcess
+from langgraph_cron.files import Document, apply, delete, load_documents, status_table
+from langgraph_cron.reconcile import NAME_KEY, NAMESPACE_KEY
+from langgraph_cron.service import CronService
+from langgraph_cron.settings import Settings
+
+
+async def first_run(server_url: str, document: Document, timeout: float) -> dict | None:
+    """The first finished run of a cron that keeps its threads (onRunCompleted: keep), or None."""
+    tags = {NAMESPACE_KEY: document.namespace, NAME_KEY: document.name}
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=server_url, timeout=10) as http:
+        while time.monotonic() < deadline:
+            for thread in (await http.post("/threads/search", json={"metadata": tags})).json():
+                for run in (await http.get(f"/threads/{thread['thread_id']}/runs")).json():
+                    if run["status"] in ("success", "error"):
+                        output = (await http.get(f"/threads/{thread['thread_id']}/runs/{run['run_id']}/join")).json()
+                        return {"run_id": run["run_id"], "status": run["status"], "output": output}
+            await asyncio.sleep(1)
+    return None
+
+
+async def run_demo(examples: Path, *, wait_seconds: float, say: Callable[[str], None] = print) -> int:
+    local = []
+    for document in load_documents([examples]):
+        if (document.body.get("spec") or {}).get("backend", "agentServer") == "agentServer":
+            local.append(document)
+        else:
+            say(f"skipping {document.where} ({document.name}): the cronJob backend needs a Kubernetes cluster")
+    say("starting the in-memory Agent Server ...")
+    server = AgentServerProcess({"agent": f"{Path(demo_graph.__file__)}:graph"})
+    await asyncio.to_thread(server.start)
+    try:
+        say(f"Agent Server ready at {server.url}\n")
+        async with make_http_client() as http:
+            service = CronService(Settings(server_url=server.url), http, kube=None)
+            try:
+                results = await apply(service, local)
+                say(status_table(results) + "\n")
+                watched = next((d for d in local if (d.body.get("spec") or {}).get("onRunCompleted") == "keep"), None)
+                if watched is not None and wait_seconds > 0:
+                    say(f"waiting up to {wait_seconds:.0f}s for the first scheduled run of {watched.name} ...")
+                    run = await first_run(server.url, watched, wait_seconds)
+                    if run is None:
+                        say("no run finished in time")
+                        return 1
+                    say(f"run {run['run_id']} finished: {run['status']}; output: {run['output']}")
+                return 0 if all(r.status.condition("Ready").status == "True" for _, r in results) else 1
+            finally:
+                await delete(service, local)
+                say("deleted the demo crons")
+    finally:
+        await asyncio.to_thread(server.close)
+        say("stopped the Agent Server")

@@ -1,0 +1,134 @@
+"""`kubectl kustomize manifests/` (offline) builds a complete, least-privilege, hardened install."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{VERSION}"
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: it is needed to build manifests/ with kustomize")
+    result = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _one(docs: list[dict], kind: str) -> dict:
+    [found] = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+def _rules(docs: list[dict]) -> list[dict]:
+    return [rule for d in docs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]]
+
+
+def _verbs(docs: list[dict], group: str, resource: str) -> set[str]:
+    return {
+        verb
+        for rule in _rules(docs)
+        if group in rule.get("apiGroups", []) and resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+    }
+
+
+def test_every_document_is_a_named_object(docs):
+    for doc in docs:
+        assert doc.get("apiVersion") and doc.get("kind") and doc.get("metadata", {}).get("name"), doc
+
+
+def test_installs_namespace_crd_rbac_and_deployment(docs):
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(
+        ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+    )
+    assert _one(docs, "Namespace")["metadata"]["name"] == "lgcron-system"
+    for doc in docs:
+        if doc["kind"] in ("ServiceAccount", "Deployment"):
+            assert doc["metadata"]["namespace"] == "lgcron-system"
+
+
+def test_crd_is_the_generated_one_unchanged(docs):
+    assert _one(docs, "CustomResourceDefinition") == yaml.safe_load((ROOT / "crds" / "langgraphcron.yaml").read_text())
+
+
+def test_binding_grants_the_role_to_the_deployments_service_account(docs):
+    binding, role = _one(docs, "ClusterRoleBinding"), _one(docs, "ClusterRole")
+    deployment, account = _one(docs, "Deployment"), _one(docs, "ServiceAccount")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "lgcron-system"}]
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_rbac_has_no_wildcards(docs):
+    for rule in _rules(docs):
+        for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+            assert not any("*" in item for item in rule.get(field, [])), rule
+        assert "nonResourceURLs" not in rule
+
+
+def test_rbac_grants_what_the_operator_and_kopf_use(docs):
+    assert _verbs(docs, "lgcron.io", "langgraphcrons") == {"get", "list", "watch", "patch"}
+    assert _verbs(docs, "lgcron.io", "langgraphcrons/status") == {"get", "patch", "update"}
+    assert {"create", "patch"} <= _verbs(docs, "", "events")
+    assert {"create", "patch"} <= _verbs(docs, "events.k8s.io", "events")
+    assert _verbs(docs, "batch", "cronjobs") == {"get", "list", "watch", "create", "patch", "update", "delete"}
+    assert _verbs(docs, "batch", "jobs") == {"get", "list", "watch"}
+    assert _verbs(docs, "", "namespaces") == {"list", "watch"}
+    assert _verbs(docs, "apiextensions.k8s.io", "customresourcedefinitions") == {"list", "watch"}
+    for peering in ("clusterkopfpeerings", "kopfpeerings"):
+        assert _verbs(docs, "kopf.dev", peering) == {"get", "list", "watch", "patch"}
+
+
+def test_secrets_are_only_read_by_name(docs):
+    assert _verbs(docs, "", "secrets") == {"get"}
+
+
+def test_deployment_runs_the_operator_image_cluster_wide(docs):
+    deployment = _one(docs, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    [container] = spec["template"]["spec"]["containers"]
+    assert container["image"] == IMAGE
+    command = container.get("command", ["lgcron"]) + container["args"]
+    assert command == ["lgcron", "run", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LGCRON_INVOKER_IMAGE"]["value"] == IMAGE
+    assert "LGCRON_SERVER_URL" in env and "LGCRON_RESYNC_INTERVAL" in env
+    key_ref = env["LGCRON_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert key_ref["optional"] is True and "value" not in env["LGCRON_API_KEY"]
+    assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_probes_hit_kopfs_liveness_endpoint(docs):
+    [container] = _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/healthz" and ports.get(get["port"], get["port"]) == 8080
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_pod_is_hardened_and_only_tmp_is_writable(docs):
+    pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    [container] = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"] and "add" not in security["capabilities"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    [volume] = pod["volumes"]
+    assert volume["name"] == container["volumeMounts"][0]["name"] and "emptyDir" in volume
