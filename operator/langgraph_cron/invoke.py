@@ -9,6 +9,7 @@ Stateless runs do not use the server's stateless endpoint while waiting: a clien
 created first (idempotent with `if_exists: do_nothing`) and the run made on it, so a retried create
 can find a run whose response was lost instead of starting a second one, and the outcome stays
 readable after the run ends (the server deletes a stateless run's thread, run record included).
+Only `--no-wait` with `on_run_completed: delete` uses that endpoint, since nobody stays to delete.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ class EventLog:
 T = TypeVar("T")
 
 
-async def _retrying(call: Callable[[], Awaitable[T]], *, what: str, budget: float, log: EventLog,
-                    recover: Callable[[], Awaitable[T | None]] | None = None) -> T:
+async def retry_transient(call: Callable[[], Awaitable[T]], *, what: str, budget: float, log: EventLog,
+                          recover: Callable[[], Awaitable[T | None]] | None = None) -> T:
     """`call` until it works, a non-transient error, or `budget` seconds would be exceeded.
     `recover` runs before each retry: a create whose response was lost may have worked."""
     deadline = time.monotonic() + budget
@@ -177,7 +178,7 @@ async def invoke(client: AgentServerClient, plan: RunPlan, *, log: EventLog, wai
     """One run of `plan`; returns the exit code. AgentServerErrors propagate (see exit_code_for_error)."""
 
     def retrying(call, what, recover=None):
-        return _retrying(call, what=what, budget=retry_budget, log=log, recover=recover)
+        return retry_transient(call, what=what, budget=retry_budget, log=log, recover=recover)
 
     async def own_run_on(thread_id: str) -> Run | None:
         runs = await client.list_runs(thread_id)

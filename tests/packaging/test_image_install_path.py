@@ -109,7 +109,12 @@ def test_final_stage_suits_a_read_only_root_filesystem(stages):
 def test_entrypoint_cmd_and_ports(stages):
     final = stages[-1]
     assert json.loads(_args(final, "ENTRYPOINT")[-1]) == ["lgcron"]
-    assert json.loads(_args(final, "CMD")[-1]) == ["run", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]
+    assert json.loads(_args(final, "CMD")[-1]) == [
+        "run",
+        "--all-namespaces",
+        "--liveness",
+        "http://0.0.0.0:8080/healthz",
+    ]
     assert "8080" in " ".join(_args(final, "EXPOSE")).split()
 
 
@@ -175,10 +180,10 @@ def _build_context(stages: list[dict], target: Path) -> None:
                     shutil.copy2(file, target / out)
 
 
-def _run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+def _run(command: list[str], cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(PYTHONDONTWRITEBYTECODE="1", PIP_DISABLE_PIP_VERSION_CHECK="1", HOME=str(cwd))
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, **kwargs)
+    env.update(PYTHONDONTWRITEBYTECODE="1", PIP_DISABLE_PIP_VERSION_CHECK="1", **env_overrides)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +202,8 @@ def image_venv(stages, tmp_path_factory) -> Path:
 
 
 def lgcron(venv: Path, *args: str) -> subprocess.CompletedProcess:
-    return _run([str(venv / "bin" / "lgcron"), *args], venv.parent)
+    """Run the installed command as the image does: from elsewhere, HOME in a scratch directory."""
+    return _run([str(venv / "bin" / "lgcron"), *args], venv.parent, HOME=str(venv.parent))
 
 
 def test_context_holds_only_what_the_build_needs(stages, tmp_path):

@@ -20,7 +20,8 @@ def docs() -> list[dict]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed: it is needed to build manifests/ with kustomize")
-    result = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests")], capture_output=True, text=True, timeout=60)
+    command = [kubectl, "kustomize", str(ROOT / "manifests")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -66,8 +67,9 @@ def test_crd_is_the_generated_one_unchanged(docs):
 def test_binding_grants_the_role_to_the_deployments_service_account(docs):
     binding, role = _one(docs, "ClusterRoleBinding"), _one(docs, "ClusterRole")
     deployment, account = _one(docs, "Deployment"), _one(docs, "ServiceAccount")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "lgcron-system"}]
+    assert binding["roleRef"]["kind"] == "ClusterRole" and binding["roleRef"]["name"] == role["metadata"]["name"]
+    [subject] = binding["subjects"]
+    assert subject == {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "lgcron-system"}
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
 
 

@@ -11,7 +11,7 @@ from langgraph_cron.agent_server import (
 from langgraph_cron.cli import build_parser
 from langgraph_cron.invoke import (
     EXIT_OK, EXIT_REJECTED, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, INVOCATION_KEY, JOB_KEY, EventLog,
-    InvalidRequest, exit_code_for_error, exit_code_for_status, failure_detail, parse_request,
+    InvalidRequest, retry_transient, exit_code_for_error, exit_code_for_status, failure_detail, parse_request,
 )
 
 OWNER = {"lgcron.io/uid": "u-1", "lgcron.io/namespace": "ns", "lgcron.io/name": "digest",
@@ -137,3 +137,45 @@ def test_options_parse():
         with pytest.raises(SystemExit) as exc:
             build_parser().parse_args(["invoke", *bad])
         assert exc.value.code == EXIT_USAGE
+
+
+async def test_a_retry_first_looks_for_what_the_lost_attempt_made():
+    calls = []
+
+    async def create():
+        calls.append("create")
+        raise ServerUnavailable("connection dropped")
+
+    async def recover():
+        calls.append("recover")
+        return "the run"
+
+    log = EventLog(stream=io.StringIO())
+    assert await retry_transient(create, what="creating the run", budget=30, log=log, recover=recover) == "the run"
+    assert calls == ["create", "recover"]
+
+
+async def test_retries_stop_within_the_budget():
+    attempts = 0
+
+    async def failing():
+        nonlocal attempts
+        attempts += 1
+        raise ServerUnavailable("HTTP 503")
+
+    with pytest.raises(ServerUnavailable):
+        await retry_transient(failing, what="x", budget=0.5, log=EventLog(stream=io.StringIO()))
+    assert attempts >= 1
+
+
+async def test_rejections_are_not_retried():
+    attempts = 0
+
+    async def rejected():
+        nonlocal attempts
+        attempts += 1
+        raise Rejected("HTTP 422")
+
+    with pytest.raises(Rejected):
+        await retry_transient(rejected, what="x", budget=30, log=EventLog(stream=io.StringIO()))
+    assert attempts == 1

@@ -1,0 +1,213 @@
+"""The Helm chart, checked without the helm binary: metadata, values schema, template syntax, CRD drift.
+
+test_chart_render.py renders it with Helm's own engine where that is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from langgraph_cron.crd import render_helm_crd_template
+
+from tests.packaging import gotemplate
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "langgraph-cron-operator"
+TEMPLATES = sorted(p for p in (CHART / "templates").rglob("*") if p.is_file())
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _values() -> dict:
+    return yaml.safe_load((CHART / "values.yaml").read_text())
+
+
+def _schema() -> dict:
+    return json.loads((CHART / "values.schema.json").read_text())
+
+
+# ---------------------------------------------------------------- the checker itself
+
+
+def test_checker_accepts_a_well_formed_template():
+    source = (
+        "{{- /* a comment with }} inside */}}\n"
+        "{{- if .Values.on }}\n"
+        "metadata:\n"
+        '  name: {{ include "x.fullname" . }}\n'
+        "  labels:\n"
+        '    {{- include "x.labels" . | nindent 4 }}\n'
+        '  note: {{ "}}" | quote }}\n'
+        "{{- range .Values.items }}\n"
+        "{{- else }}\n"
+        "{{- end }}\n"
+        "{{- end }}\n"
+    )
+    assert yaml.safe_load(gotemplate.strip(source)) == {
+        "metadata": {"name": gotemplate.PLACEHOLDER, "labels": None, "note": gotemplate.PLACEHOLDER}
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("a: {{ .Values.x }\nb: 1\n", "unclosed action"),
+        ("a: {{ .Values.x \nb: {{ .y }}\n", "inside an action"),
+        ("{{ if .Values.x }}\na: 1\n", "never closed"),
+        ("a: 1\n{{ end }}\n", "end without"),
+        ("{{ else }}\n", "else outside"),
+        ("{{/* never closed }}\n", "unclosed comment"),
+        ('a: {{ "x }}\n', "unterminated"),
+    ],
+)
+def test_checker_rejects_broken_templates(source, problem):
+    with pytest.raises(gotemplate.TemplateError, match=problem):
+        gotemplate.strip(source)
+
+
+def test_stripped_yaml_errors_surface():
+    broken = "metadata:\n  name: {{ .Values.name }}\n labels: {}\n"  # bad indentation
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(gotemplate.strip(broken))
+
+
+# ---------------------------------------------------------------- the chart
+
+
+def test_chart_metadata():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == CHART.name == "langgraph-cron-operator"
+    assert chart["type"] == "application"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
+    assert chart["appVersion"] == VERSION, "appVersion is the image tag: keep it at the package version"
+    assert chart["description"]
+
+
+def test_expected_files_exist():
+    for name in ("values.yaml", "values.schema.json", ".helmignore", "templates/NOTES.txt", "templates/_helpers.tpl"):
+        assert (CHART / name).is_file(), name
+    for name in ("deployment.yaml", "serviceaccount.yaml", "rbac.yaml", "peering.yaml", "crds/langgraphcron.yaml"):
+        assert (CHART / "templates" / name).is_file(), name
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(CHART)))
+def test_template_syntax_and_yaml_shape(template):
+    source = template.read_text()
+    gotemplate.check(source)
+    if template.suffix == ".yaml":
+        for doc in yaml.safe_load_all(gotemplate.strip(source)):
+            if doc is not None:
+                assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name"), template
+
+
+def _defined_helpers() -> set[str]:
+    return {
+        a.body.split(None, 1)[1].strip('"')
+        for a in gotemplate.check((CHART / "templates" / "_helpers.tpl").read_text())
+        if a.keyword == "define"
+    }
+
+
+def test_helpers_follow_helm_create_and_every_include_is_defined():
+    defined = _defined_helpers()
+    for name in ("name", "fullname", "chart", "labels", "selectorLabels", "serviceAccountName"):
+        assert f"langgraph-cron-operator.{name}" in defined
+    for template in TEMPLATES:
+        for used in re.findall(r'include\s+"([^"]+)"', template.read_text()):
+            assert used in defined, f"{template.name}: include of undefined {used!r}"
+
+
+def test_every_values_reference_exists_in_values_yaml():
+    values = _values()
+    for template in TEMPLATES:
+        for path in re.findall(r"\$?\.Values\.([A-Za-z0-9_.]+)", template.read_text()):
+            node = values
+            for part in path.split("."):
+                assert isinstance(node, dict) and part in node, f"{template.name}: .Values.{path} is not in values.yaml"
+                node = node[part]
+
+
+def test_values_yaml_is_documented():
+    text = (CHART / "values.yaml").read_text()
+    for key in ("replicas", "watchNamespaces", "resyncInterval", "logLevel", "logFormat", "invokerImage", "server"):
+        assert re.search(rf"#.*\n(?:#.*\n)*{key}:", text), f"{key} has no comment above it"
+
+
+# ---------------------------------------------------------------- values schema
+
+
+def test_values_yaml_validates_against_the_schema():
+    jsonschema.Draft7Validator.check_schema(_schema())
+    jsonschema.validate(_values(), _schema(), cls=jsonschema.Draft7Validator)
+
+
+def test_values_have_the_documented_defaults():
+    values = _values()
+    assert values["replicas"] == 1 and values["watchNamespaces"] == [] and values["crds"]["install"] is True
+    assert values["image"]["repository"] == "ghcr.io/lgcron/langgraph-cron-operator" and values["image"]["tag"] == ""
+    assert values["podSecurityContext"]["runAsNonRoot"] is True and values["podSecurityContext"]["runAsUser"] == 10001
+    assert values["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert values["securityContext"] == {
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"replicas": 0},
+        {"logFormat": "xml"},
+        {"logLevel": "trace"},
+        {"watchNamespaces": ["Not_A_Namespace"]},
+        {"image": {"repository": "x", "tag": 1, "pullPolicy": "IfNotPresent"}},
+        {"server": {"url": "ftp://example.com"}},
+        {"metrics": {"enabled": True, "port": 8080}},
+        {"typoedKey": True},
+    ],
+)
+def test_schema_rejects_bad_values(override):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**_values(), **override}, _schema(), cls=jsonschema.Draft7Validator)
+
+
+# ---------------------------------------------------------------- CRDs
+
+
+CHART_CRD = CHART / "templates" / "crds" / "langgraphcron.yaml"
+
+
+def test_chart_crd_template_is_generated_from_the_models():
+    assert CHART_CRD.read_text() == render_helm_crd_template(), (
+        "the chart's CRD template is stale: run `python -m langgraph_cron.crd --write`"
+    )
+
+
+def test_chart_crd_equals_the_committed_crd():
+    source = CHART_CRD.read_text()
+    actions = gotemplate.check(source)
+    assert actions[1].body == "if .Values.crds.install" and actions[-1].keyword == "end", "gated by crds.install"
+    [crd] = [doc for doc in yaml.safe_load_all(gotemplate.strip(source)) if doc]
+    assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+    assert crd["metadata"].pop("labels") is None  # the stripped `include "...labels"` line
+    assert crd == yaml.safe_load((ROOT / "crds" / "langgraphcron.yaml").read_text())
+
+
+def test_kopf_peering_crds_are_kopfs():
+    crds = [d for d in yaml.safe_load_all((CHART / "crds" / "kopf-peering.yaml").read_text()) if d]
+    assert {(c["metadata"]["name"], c["spec"]["scope"], c["spec"]["names"]["kind"]) for c in crds} == {
+        ("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
+        ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering"),
+    }
+    for crd in crds:
+        [version] = crd["spec"]["versions"]
+        assert version["name"] == "v1" and version["served"] and version["storage"]
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["x-kubernetes-preserve-unknown-fields"] is True  # kopf writes its peers there
