@@ -3,6 +3,10 @@
     lgcron run [--namespace NS ... | --all-namespaces]   run the operator (kopf)
     lgcron crd                                           print the CRD generated from the models
     lgcron invoke [--request-file PATH] [--no-wait] ...  one run of a cron (the cronJob backend's Pods)
+    lgcron validate -f PATH...                           lint LangGraphCron YAML offline
+    lgcron apply -f PATH... [--server URL]               reconcile files into a server, no Kubernetes
+    lgcron delete -f PATH... [--server URL]              delete the crons of those files
+    lgcron demo                                          all of it on a local in-memory Agent Server
 """
 
 from __future__ import annotations
@@ -29,6 +33,56 @@ def _run(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
     )
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from langgraph_cron.files import validate
+
+    report, errors = validate(args.filename)
+    for line in report:
+        print(line)
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _reconcile_files(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from langgraph_cron import files
+    from langgraph_cron.agent_server import make_http_client
+    from langgraph_cron.service import CronService
+    from langgraph_cron.settings import Settings
+
+    documents = files.load_documents(args.filename)
+    settings = Settings.from_env()
+    if args.server:
+        settings = settings.model_copy(update={"server_url": args.server})
+
+    async def reconcile() -> list:
+        async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
+            service = CronService(settings, http, kube=None)
+            action = files.apply if args.command == "apply" else files.delete
+            return await action(service, documents)
+
+    results = asyncio.run(reconcile())
+    for document, result in results:
+        for event in result.events:
+            print(f"{document.where}: {document.namespace}/{document.name}: {event.reason}: {event.message}")
+    if args.command == "delete":
+        return 0 if all(result.done for _, result in results) else 1
+    print(files.status_table(results))
+    ready = [result.status.condition("Ready") for _, result in results]
+    return 0 if all(c is not None and c.status == "True" for c in ready) else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from langgraph_cron.demo import run_demo
+
+    return asyncio.run(run_demo(Path(args.examples), wait_seconds=args.wait))
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -69,6 +123,49 @@ def build_parser() -> argparse.ArgumentParser:
     crd = commands.add_parser("crd", help="print the LangGraphCron CRD (YAML)", description="Print the CRD YAML.")
     crd.set_defaults(func=_crd)
 
+    validate = commands.add_parser(
+        "validate",
+        help="lint LangGraphCron YAML offline",
+        description=(
+            "Check LangGraphCron documents without a cluster or server: the schema, the cron expression, the "
+            "timezone and backend rules (a cronJob schedule has minute granularity). Prints the next 3 runs of "
+            "each valid resource; errors are FILE:DOCUMENT: NAMESPACE/NAME: FIELD: REASON. Other kinds of "
+            "documents are skipped, so a whole GitOps directory can be checked. Exit code 1 on any error."
+        ),
+    )
+    validate.add_argument("-f", "--filename", nargs="+", required=True, metavar="PATH", help="files or directories")
+    validate.set_defaults(func=_validate)
+
+    for verb, summary in (
+        ("apply", "create or update the files' crons directly on an Agent Server, without Kubernetes"),
+        ("delete", "delete the files' crons from an Agent Server (deletionPolicy: Orphan keeps them)"),
+    ):
+        sub = commands.add_parser(
+            verb,
+            help=summary,
+            description=(
+                f"{summary[0].upper()}{summary[1:]}. Uses the operator's own reconcile logic; crons are tagged "
+                "lgcron.io/namespace and lgcron.io/name, so applying the same files again updates the same crons. "
+                "The API key comes from LGCRON_API_KEY. Exit code 1 if any resource failed."
+            ),
+        )
+        sub.add_argument("-f", "--filename", nargs="+", required=True, metavar="PATH", help="files or directories")
+        sub.add_argument("--server", metavar="URL", help="Agent Server URL (default: spec.server.url or LGCRON_SERVER_URL)")
+        sub.set_defaults(func=_reconcile_files)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the example crons on a local in-memory Agent Server",
+        description=(
+            "Start the real in-memory Agent Server (needs the `server` extra) with a bundled graph, apply the "
+            "example LangGraphCron files, print their status, wait for the first scheduled run and show it, then "
+            "delete everything. Ctrl-C stops it cleanly."
+        ),
+    )
+    demo.add_argument("--examples", default="examples", metavar="DIR", help="directory of LangGraphCron files")
+    demo.add_argument("--wait", type=float, default=90, metavar="SECONDS", help="how long to wait for a run (0: don't)")
+    demo.set_defaults(func=_demo)
+
     from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
 
     invoke.add_parser(commands)
@@ -76,8 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from langgraph_cron.files import FileError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (FileError, OSError, ValueError) as exc:
+        # One clear line, never a traceback.
+        print(f"lgcron {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

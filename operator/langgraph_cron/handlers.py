@@ -10,7 +10,9 @@ import logging
 from typing import Any
 
 import kopf
+import prometheus_client
 
+from langgraph_cron import metrics
 from langgraph_cron.agent_server import make_http_client
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.kube import KubeClient, load_api_client
@@ -34,6 +36,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     config = Settings.from_env()
     memo.kube = KubeClient(load_api_client())
     memo.http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout)
+    memo.http.event_hooks = {"response": [metrics.record_response]}
+    if config.metrics_port:
+        prometheus_client.start_http_server(config.metrics_port)
     memo.service = CronService(config, memo.http, memo.kube)
     # One lock per object: the resync daemon and the change handlers must never both create a cron.
     memo.locks = {}
@@ -129,3 +134,4 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
             result.status.conditions[0].message, delay=result.retry_after or SLOW_RETRY_SECONDS
         )
     memo.locks.pop(obj.identity.uid, None)
+    memo.service.managed.forget(obj.identity.uid)

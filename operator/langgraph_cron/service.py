@@ -8,6 +8,7 @@ and when to retry. It never raises for expected failures: every failure is an `O
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from langgraph_cron import metrics
 from langgraph_cron.agent_server import (
     AgentServerClient,
     AgentServerError,
@@ -128,6 +130,7 @@ class CronService:
         # None when reconciling files without Kubernetes (no Secrets, no cronJob backend).
         self.kube = kube
         self.clock = clock
+        self.managed = metrics.ManagedResources()
         # Last key read per Secret: lets a deletion finish after its namespace's Secret is gone.
         self._last_known_keys: dict[tuple[str, str, str], str] = {}
 
@@ -163,6 +166,18 @@ class CronService:
     # ------------------------------------------------------------ reconcile
 
     async def reconcile(self, obj: CronObject, *, attempt: int = 0, on_cron_id: CronIdCallback | None = None) -> Result:
+        backend = str(obj.raw_spec.get("backend") or "agentServer")
+        started = time.perf_counter()
+        result = await self._reconcile(obj, attempt=attempt, on_cron_id=on_cron_id)
+        ready = result.status.condition("Ready")
+        outcome = "ready" if ready and ready.status == "True" else "stalled" if result.done else "retrying"
+        metrics.RECONCILE_SECONDS.labels(backend).observe(time.perf_counter() - started)
+        metrics.RECONCILES.labels(backend, outcome).inc()
+        if obj.identity.uid:
+            self.managed.update(obj.identity.uid, backend, outcome == "ready")
+        return result
+
+    async def _reconcile(self, obj: CronObject, *, attempt: int, on_cron_id: CronIdCallback | None) -> Result:
         now = self.clock()
         events: list[EventRecord] = []
         try:

@@ -30,6 +30,7 @@ class Settings(BaseModel):
     resync_interval: float = Field(default=300.0, gt=0, description="LGCRON_RESYNC_INTERVAL: seconds between drift checks.")
     request_timeout: float = Field(default=30.0, gt=0, description="LGCRON_REQUEST_TIMEOUT: seconds per HTTP request.")
     ca_bundle: str | None = Field(default=None, description="LGCRON_CA_BUNDLE: PEM file of CAs to trust for TLS.")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, description="LGCRON_METRICS_PORT: serve Prometheus metrics.")
     forward_end_time: bool = Field(
         default=False,
         description=(
@@ -50,6 +51,7 @@ class Settings(BaseModel):
             "request_timeout": env.get("LGCRON_REQUEST_TIMEOUT"),
             "ca_bundle": env.get("LGCRON_CA_BUNDLE") or None,
             "forward_end_time": env.get("LGCRON_FORWARD_END_TIME"),
+            "metrics_port": env.get("LGCRON_METRICS_PORT") or None,
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 

@@ -30,13 +30,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_lgcron_run_reconciles_a_resource_and_serves_liveness(kube, kubeconfig_path, agent_server, tmp_path):
-    port = free_port()
+async def test_lgcron_run_reconciles_a_resource_and_serves_liveness_and_metrics(kube, kubeconfig_path, agent_server, tmp_path):
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig_path),
         "LGCRON_SERVER_URL": agent_server.url,
         "LGCRON_RESYNC_INTERVAL": "5",
+        "LGCRON_METRICS_PORT": str(metrics_port),
     }
     log = (tmp_path / "operator.log").open("wb")
     process = await asyncio.create_subprocess_exec(
@@ -48,6 +49,11 @@ async def test_lgcron_run_reconciles_a_resource_and_serves_liveness(kube, kubeco
         obj = await kube.wait_for("via-cli", lambda o: o["status"]["cronId"] and o["status"]["conditions"][0]["status"] == "True")
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+            metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert 'lgcron_reconciles_total{backend="agentServer",result="ready"}' in metrics
+        assert 'lgcron_managed_resources{backend="agentServer",ready="true"} 1.0' in metrics
+        assert 'lgcron_agent_server_requests_total{code="200",endpoint="/runs/crons",method="POST"}' in metrics
+        assert "lgcron_reconcile_duration_seconds_bucket" in metrics
         await kube.delete("via-cli")
         await kube.wait_gone("via-cli")
     finally:

@@ -1,0 +1,130 @@
+"""`lgcron validate`, `apply` and `delete` on YAML files, against the real Agent Server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from langgraph_cron.agent_server import AgentServerClient
+from langgraph_cron.reconcile import NAME_KEY, NAMESPACE_KEY
+
+pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(120)]
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def lgcron(*args: str, server_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LGCRON_")}
+    if server_url:
+        env["LGCRON_SERVER_URL"] = server_url
+    return subprocess.run([sys.executable, "-m", "langgraph_cron.cli", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_validate_accepts_the_examples_and_prints_three_runs_each():
+    result = lgcron("validate", "-f", str(EXAMPLES))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(line.count("Z") == 3 and "next runs:" in line for line in lines)
+
+
+def test_validate_reports_file_document_and_field_and_fails(tmp_path):
+    path = write(tmp_path, "crons.yaml", """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: unrelated}
+        ---
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {name: seconds-on-cronjob, namespace: team-a}
+        spec: {schedule: "*/5 * * * * *", assistantId: agent, backend: cronJob}
+        ---
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {name: fine}
+        spec: {schedule: "@daily", assistantId: agent}
+    """)
+    result = lgcron("validate", "-f", str(path))
+    assert result.returncode == 1
+    assert f"{path}:2: team-a/seconds-on-cronjob: spec.schedule:" in result.stderr
+    assert "minute granularity" in result.stderr
+    assert f"{path}:3: default/fine: ok" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    broken = write(tmp_path, "broken.yaml", "kind: [unclosed\n")
+    for args in (("validate", "-f", str(tmp_path / "missing.yaml")), ("validate", "-f", str(broken))):
+        result = lgcron(*args)
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+async def test_apply_is_idempotent_and_delete_removes(tmp_path, agent_server, client: AgentServerClient):
+    namespace = f"files-{uuid.uuid4().hex[:8]}"
+    path = write(tmp_path, "cron.yaml", f"""\
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {{name: from-file, namespace: {namespace}}}
+        spec: {{schedule: "0 9 1 1 *", assistantId: agent, input: {{text: hi}}}}
+    """)
+    tags = {NAMESPACE_KEY: namespace, NAME_KEY: "from-file"}
+
+    first = lgcron("apply", "-f", str(path), server_url=agent_server.url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    [cron] = await client.search(metadata=tags)
+    assert cron.cron_id in first.stdout and "True (Scheduled)" in first.stdout
+    assert "lgcron.io/uid" not in cron.metadata
+
+    again = lgcron("apply", "-f", str(path), "--server", agent_server.url)
+    assert again.returncode == 0
+    assert [c.cron_id for c in await client.search(metadata=tags)] == [cron.cron_id]
+
+    path.write_text(path.read_text().replace("0 9 1 1 *", "30 9 1 1 *"))
+    assert lgcron("apply", "-f", str(path), server_url=agent_server.url).returncode == 0
+    [updated] = await client.search(metadata=tags)
+    assert (updated.cron_id, updated.schedule) == (cron.cron_id, "30 9 1 1 *")
+
+    deleted = lgcron("delete", "-f", str(path), server_url=agent_server.url)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert await client.search(metadata=tags) == []
+
+
+async def test_apply_reports_a_bad_resource_and_exits_non_zero(tmp_path, agent_server):
+    path = write(tmp_path, "bad.yaml", """\
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {name: no-such-assistant, namespace: files-bad}
+        spec: {schedule: "0 9 1 1 *", assistantId: no-such-graph}
+    """)
+    result = lgcron("apply", "-f", str(path), server_url=agent_server.url)
+    assert result.returncode == 1
+    assert "AssistantNotFound" in result.stdout
+
+
+def test_demo_runs_the_examples_end_to_end(tmp_path):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "fast.yaml").write_text(textwrap.dedent("""\
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {name: fast}
+        spec: {schedule: "* * * * * *", assistantId: agent, input: {text: demo}, onRunCompleted: keep}
+    """))
+    result = subprocess.run([sys.executable, "-m", "langgraph_cron.cli", "demo", "--examples", str(examples), "--wait", "60"],
+                            capture_output=True, text=True, timeout=110, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fast" in result.stdout and "True (Scheduled)" in result.stdout
+    assert "finished: success" in result.stdout and "with input 'demo'" in result.stdout
+    assert "deleted the demo crons" in result.stdout and "stopped the Agent Server" in result.stdout
