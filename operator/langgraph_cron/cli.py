@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 
 
@@ -30,6 +31,8 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=args.namespace or (),
         standalone=args.peering is None,
         peering_name=args.peering,
+        # kopf pauses every replica whose priority ties with another's: give each a random one.
+        priority=random.randint(0, 32767) if args.peering else None,
         liveness_endpoint=args.liveness,
     )
     return 0

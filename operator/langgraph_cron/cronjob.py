@@ -278,3 +278,11 @@ def build_cronjob_status(
             "last_sync_time": format_time(now),
         }
     )
+
+
+def refreshed_cronjob_schedule(previous: LangGraphCronStatus, spec: LangGraphCronSpec, now: datetime) -> LangGraphCronStatus:
+    """The status with nextRunDate/upcomingRuns moved on to `now` (nothing else changes)."""
+    runs = [] if is_suspended(spec, now) else upcoming_runs(spec.schedule, spec.timezone, now)
+    return previous.model_copy(
+        update={"next_run_date": format_time(runs[0]) if runs else None, "upcoming_runs": [format_time(t) for t in runs] or None}
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -35,13 +36,22 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     )
     config = Settings.from_env()
     memo.kube = KubeClient(load_api_client())
+    if "LGCRON_CLUSTER_ID" not in os.environ:
+        cluster = await memo.kube.namespace_uid("kube-system")
+        if cluster is None:
+            logger.warning("cannot read namespace kube-system; tagging crons with cluster %r", config.cluster_id)
+        else:
+            config = config.model_copy(update={"cluster_id": cluster})
     memo.http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout)
     memo.http.event_hooks = {"response": [metrics.record_response]}
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port)
     memo.service = CronService(config, memo.http, memo.kube)
-    # One lock per object: the resync daemon and the change handlers must never both create a cron.
+    # One lock per object: the resync pass and the change handlers must never both create a cron.
     memo.locks = {}
+    # Every LangGraphCron as last seen by the watch: what the batched resync pass works on.
+    memo.registry = {}
+    memo.tasks = {}  # mutable: kopf gives each object a shallow copy of memo
     logger.info(
         "lgcron operator started: default server %s, resync every %ss",
         config.server_url or "(none)",
@@ -51,7 +61,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.tasks.values():
+        task.cancel()
+    await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
     await memo.http.aclose()
+
+
+def _cron_object(memo: kopf.Memo, body: Any) -> CronObject:
+    return CronObject.from_body(body, cluster=memo.service.settings.cluster_id)
 
 
 def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
@@ -76,7 +93,7 @@ def _persist_cron_id(memo: kopf.Memo, obj: CronObject):
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
 async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    obj = CronObject.from_body(body)
+    obj = _cron_object(memo, body)
     async with _lock(memo, obj.identity.uid):
         result = await memo.service.reconcile(obj, attempt=retry, on_cron_id=_persist_cron_id(memo, obj))
     patch.status.update(status_patch(obj.status, result.status) or {})
@@ -87,7 +104,7 @@ async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, re
 
 async def _reconcile_and_store(memo: kopf.Memo, body: Any, attempt: int = 0) -> Result:
     """Reconcile outside a kopf change handler: write status (only if changed) and Events ourselves."""
-    obj = CronObject.from_body(body)
+    obj = _cron_object(memo, body)
     async with _lock(memo, obj.identity.uid):
         result = await memo.service.reconcile(obj, attempt=attempt, on_cron_id=_persist_cron_id(memo, obj))
         changes = status_patch(obj.status, result.status)
@@ -97,16 +114,50 @@ async def _reconcile_and_store(memo: kopf.Memo, body: Any, attempt: int = 0) -> 
     return result
 
 
-@kopf.daemon(*RESOURCE, cancellation_timeout=10)
-async def resync_cron(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:
-    """Periodic drift repair: a cron deleted or edited on the server is put back; nextRunDate refreshed."""
+@kopf.on.event(*RESOURCE)
+async def remember_cron(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Keep the registry the resync pass reads: the latest body of every LangGraphCron."""
+    if "resync" not in memo.tasks:
+        # Started from a handler, not at start-up, so it inherits kopf's context (Event posting).
+        memo.tasks["resync"] = asyncio.create_task(_resync_forever(memo), name="lgcron resync")
+    uid = body["metadata"]["uid"]
+    if event.get("type") == "DELETED":
+        memo.registry.pop(uid, None)
+    else:
+        memo.registry[uid] = dict(body)
+
+
+async def _resync_forever(memo: kopf.Memo) -> None:
+    """Periodic drift repair for all resources at once: a cron deleted or edited on the server is put
+    back, nextRunDate refreshed. One paged search per server, not one request per resource."""
     interval = memo.service.settings.resync_interval
-    delay = interval
-    attempt = 0
-    while not await stopped.wait(delay):
-        result = await _reconcile_and_store(memo, body, attempt)
-        attempt = attempt + 1 if result.retry_after is not None else 0
-        delay = min(interval, result.retry_after) if result.retry_after is not None else interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await _resync_pass(memo)
+        except Exception:  # a bad pass must not end resyncing for good
+            logging.getLogger(__name__).exception("resync pass failed")
+
+
+async def _resync_pass(memo: kopf.Memo) -> None:
+    snapshot = {
+        uid: body for uid, body in list(memo.registry.items()) if not body["metadata"].get("deletionTimestamp")
+    }
+    objects = [_cron_object(memo, body) for body in snapshot.values()]
+    in_sync, dirty = await memo.service.resync(objects)
+    for obj, result in in_sync:
+        changes = status_patch(obj.status, result.status)
+        if not changes:
+            continue
+        async with _lock(memo, obj.identity.uid):
+            # Skip when the object changed since the snapshot: its own handler has the newer truth.
+            current = memo.registry.get(obj.identity.uid)
+            if current is not None and current["metadata"].get("resourceVersion") == snapshot[obj.identity.uid]["metadata"].get("resourceVersion"):
+                await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
+    for obj in dirty:
+        current = memo.registry.get(obj.identity.uid)
+        if current is not None and not current["metadata"].get("deletionTimestamp"):
+            await _reconcile_and_store(memo, current)
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})
@@ -124,7 +175,7 @@ async def owned_workload_changed(event: kopf.RawEvent, body: kopf.Body, memo: ko
 
 @kopf.on.delete(*RESOURCE)
 async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    obj = CronObject.from_body(body)
+    obj = _cron_object(memo, body)
     async with _lock(memo, obj.identity.uid):
         result = await memo.service.finalize(obj, attempt=retry)
     _post_events(body, result)

@@ -81,6 +81,14 @@ class KubeClient:
     async def _request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._request_blocking, method, path, body, **kwargs)
 
+    async def namespace_uid(self, name: str) -> str | None:
+        """The UID of a namespace, or None when it is missing or unreadable."""
+        try:
+            namespace = await self._request("GET", f"/api/v1/namespaces/{name}")
+        except KubernetesApiError:
+            return None
+        return namespace["metadata"].get("uid") if namespace else None
+
     # LangGraphCrons
 
     async def get_langgraphcron(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -28,6 +28,9 @@ NAME_KEY = "lgcron.io/name"
 # The server rewrites a graph name to the assistant's UUID in the stored cron, so the spec's own
 # value is kept here to tell whether spec.assistantId changed.
 ASSISTANT_KEY = "lgcron.io/assistant"
+# Which cluster's operator owns the cron: two clusters sharing one Agent Server never touch each
+# other's crons, and one paged search per server finds all of this cluster's crons.
+CLUSTER_KEY = "lgcron.io/cluster"
 
 # Run-payload fields copied 1:1 from the spec (snake_case on the server).
 PAYLOAD_FIELDS = (
@@ -54,9 +57,12 @@ class Identity:
     uid: str | None
     namespace: str
     name: str
+    cluster: str | None = None
 
     def metadata(self) -> dict[str, str]:
         tags = {NAMESPACE_KEY: self.namespace, NAME_KEY: self.name}
+        if self.cluster:
+            tags[CLUSTER_KEY] = self.cluster
         return {UID_KEY: self.uid, **tags} if self.uid else tags
 
     @property

@@ -31,6 +31,7 @@ from langgraph_cron.cronjob import (
     InvokerTarget,
     build_cronjob,
     build_cronjob_status,
+    refreshed_cronjob_schedule,
     cronjob_name,
     cronjob_update,
     is_controlled_by,
@@ -43,6 +44,8 @@ from langgraph_cron.models import (
     ServerRef,
 )
 from langgraph_cron.reconcile import (
+    CLUSTER_KEY,
+    UID_KEY,
     Identity,
     InvalidSpec,
     Outcome,
@@ -88,10 +91,10 @@ class CronObject:
     status: LangGraphCronStatus
 
     @classmethod
-    def from_body(cls, body: Any) -> CronObject:
+    def from_body(cls, body: Any, *, cluster: str | None = None) -> CronObject:
         meta = body["metadata"]
         return cls(
-            identity=Identity(uid=meta["uid"], namespace=meta["namespace"], name=meta["name"]),
+            identity=Identity(uid=meta["uid"], namespace=meta["namespace"], name=meta["name"], cluster=cluster),
             generation=meta.get("generation"),
             raw_spec=dict(body.get("spec") or {}),
             status=LangGraphCronStatus.model_validate(dict(body.get("status") or {})),
@@ -211,6 +214,67 @@ class CronService:
         if outcome.reason != "Scheduled" and (previous_ready is None or previous_ready.reason != outcome.reason):
             events.append(EventRecord("Normal", outcome.reason, outcome.message))
         return Result(status=status, events=events)
+
+    # ------------------------------------------------------------ batched resync
+
+    async def resync(self, objects: list[CronObject]) -> tuple[list[tuple[CronObject, Result]], list[CronObject]]:
+        """One drift check of many objects: a paged search per (server, key) instead of a request each.
+
+        Returns the objects found in sync, each with its refreshed status (nextRunDate moves), and
+        the objects that need a full `reconcile` (missing, changed or duplicated crons, expiry,
+        errors). Invalid specs are skipped: they make no server calls until the spec changes.
+        """
+        now = self.clock()
+        in_sync: list[tuple[CronObject, Result]] = []
+        dirty: list[CronObject] = []
+        groups: dict[tuple[str, str | None], list[tuple[CronObject, LangGraphCronSpec]]] = {}
+        for obj in objects:
+            try:
+                spec = parse_spec(obj.raw_spec)
+            except InvalidSpec:
+                continue
+            ready = obj.status.condition("Ready")
+            if ready is None or ready.status != "True" or obj.status.observed_generation != obj.generation:
+                dirty.append(obj)  # failing or unfinished: the full path retries it
+            elif spec.backend == "cronJob":
+                # CronJob drift arrives as watch events; only time-driven changes are left to check.
+                if Outcome.ready(spec, now).reason != ready.reason:
+                    dirty.append(obj)
+                else:
+                    in_sync.append((obj, Result(status=refreshed_cronjob_schedule(obj.status, spec, now))))
+            else:
+                url = self.server_url(spec.server)
+                try:
+                    key = await self.api_key(obj.identity.namespace, spec.server)
+                except SecretNotFound:
+                    dirty.append(obj)
+                    continue
+                groups.setdefault((url or "", key), []).append((obj, spec))
+        for (url, key), members in groups.items():
+            try:
+                found = await self.client(url, key).search_all(metadata={CLUSTER_KEY: self.settings.cluster_id})
+            except AgentServerError:
+                dirty.extend(obj for obj, _ in members)
+                continue
+            by_uid: dict[str, list[Cron]] = {}
+            for cron in found:
+                by_uid.setdefault(cron.metadata.get(UID_KEY, ""), []).append(cron)
+            for obj, spec in members:
+                matches = by_uid.get(obj.identity.uid or "", [])
+                desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
+                if (
+                    len(matches) == 1
+                    and matches[0].cron_id == obj.status.cron_id
+                    and plan_update(desired, observed_cron(matches[0]), thread_id=spec.thread_id).action == "noop"
+                ):
+                    status = build_status(
+                        obj.status, outcome=Outcome.ready(spec, now), generation=obj.generation, now=now,
+                        spec=spec, cron=matches[0], server_url=url,
+                    )
+                    in_sync.append((obj, Result(status=status)))
+                else:
+                    dirty.append(obj)
+        return in_sync, dirty
 
     # ------------------------------------------------------------ cronJob backend
 

@@ -27,6 +27,13 @@ class Settings(BaseModel):
     invoker_image: str = Field(
         default=DEFAULT_INVOKER_IMAGE, description="LGCRON_INVOKER_IMAGE: image of the cronJob backend's Pods."
     )
+    cluster_id: str = Field(
+        default="unknown",
+        description=(
+            "LGCRON_CLUSTER_ID: tag (lgcron.io/cluster) on every cron this operator makes. By default the "
+            "kube-system namespace's UID, read at start-up, so clusters sharing a server stay apart."
+        ),
+    )
     resync_interval: float = Field(default=300.0, gt=0, description="LGCRON_RESYNC_INTERVAL: seconds between drift checks.")
     request_timeout: float = Field(default=30.0, gt=0, description="LGCRON_REQUEST_TIMEOUT: seconds per HTTP request.")
     ca_bundle: str | None = Field(default=None, description="LGCRON_CA_BUNDLE: PEM file of CAs to trust for TLS.")
@@ -47,6 +54,7 @@ class Settings(BaseModel):
             "api_key": env.get("LGCRON_API_KEY") or None,
             "api_key_secret": _secret_ref(env.get("LGCRON_API_KEY_SECRET")),
             "invoker_image": env.get("LGCRON_INVOKER_IMAGE") or None,
+            "cluster_id": env.get("LGCRON_CLUSTER_ID") or None,
             "resync_interval": env.get("LGCRON_RESYNC_INTERVAL"),
             "request_timeout": env.get("LGCRON_REQUEST_TIMEOUT"),
             "ca_bundle": env.get("LGCRON_CA_BUNDLE") or None,

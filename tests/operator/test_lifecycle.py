@@ -389,3 +389,40 @@ async def test_scheduled_cron_really_fires_a_run(kube, operator, agent_server):
         await kube.wait_gone("fires")
 
     assert thread["values"] == {"text": "tick", "reply": "echo: tick"}
+
+
+# ------------------------------------------------------------------ batched resync
+
+
+def _server_requests() -> dict[tuple[str, str], float]:
+    from langgraph_cron import metrics
+
+    totals: dict[tuple[str, str], float] = {}
+    for metric in metrics.SERVER_REQUESTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                key = (sample.labels["method"], sample.labels["endpoint"])
+                totals[key] = totals.get(key, 0) + sample.value
+    return totals
+
+
+async def test_steady_state_resync_is_one_search_per_server_and_writes_no_status(kube, operator):
+    count = 20
+    async with operator():
+        for i in range(count):
+            await kube.create(resource(f"steady-{i}"))
+        ready = [await kube.wait_for(f"steady-{i}", is_ready) for i in range(count)]
+        await asyncio.sleep(2.5)  # let the first pass after creation settle
+        before = _server_requests()
+        versions = {o["metadata"]["name"]: (await kube.get(o["metadata"]["name"]))["metadata"]["resourceVersion"] for o in ready}
+        await asyncio.sleep(6.5)  # three passes at LGCRON_RESYNC_INTERVAL=2
+        after = _server_requests()
+        versions_after = {name: (await kube.get(name))["metadata"]["resourceVersion"] for name in versions}
+
+    delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    delta = {key: value for key, value in delta.items() if value}
+    assert set(delta) <= {("POST", "/runs/crons/search")}, f"steady state made other requests: {delta}"
+    # ceil(20 / 1000) + 1 requests per pass at most, over at most 4 passes.
+    assert delta.get(("POST", "/runs/crons/search"), 0) <= 4 * 2
+    assert delta.get(("POST", "/runs/crons/search"), 0) >= 2, "the resync passes did run"
+    assert versions_after == versions, "a steady-state pass must not write status"

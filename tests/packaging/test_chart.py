@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from langgraph_cron import crd as crd_module
 from langgraph_cron.crd import render_helm_crd_template
 
 from tests.packaging import gotemplate
@@ -198,6 +199,19 @@ def test_chart_crd_equals_the_committed_crd():
     assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
     assert crd["metadata"].pop("labels") is None  # the stripped `include "...labels"` line
     assert crd == yaml.safe_load((ROOT / "crds" / "langgraphcron.yaml").read_text())
+
+
+def crd_template_with_description(monkeypatch, description: str) -> str:
+    crd = crd_module.build_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = description
+    monkeypatch.setattr(crd_module, "build_crd", lambda: crd)
+    return crd_module.render_helm_crd_template()
+
+
+def test_template_braces_in_descriptions_stay_text(monkeypatch):
+    source = crd_template_with_description(monkeypatch, "e.g. {{ .Values.secret }} or }}")
+    bodies = [action.body for action in gotemplate.check(source)]
+    assert '"{{"' in bodies and not any(".Values.secret" in body for body in bodies)
 
 
 def test_kopf_peering_crds_are_kopfs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -20,9 +21,9 @@ IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{VERSION}"
 LIVENESS = "--liveness=http://0.0.0.0:8080/healthz"
 
 
-def render(values: dict | None = None) -> tuple[list[dict], str]:
+def render(values: dict | None = None, chart_dir: Path = CHART) -> tuple[list[dict], str]:
     values = values or {}
-    with helm.Chart.load(str(CHART)) as chart:
+    with helm.Chart.load(str(chart_dir)) as chart:
         chart.validate_schema(values)
         out = chart.render(values, name="lgc", namespace="lgcron-system", is_install=True)
     docs = [
@@ -51,11 +52,13 @@ def _env(docs):
 
 
 def _grants(rules) -> dict[tuple[str, str], set[str]]:
+    """(group, resource) -> verbs; a rule limited to some objects counts as resource[name,...]."""
     grants: dict[tuple[str, str], set[str]] = {}
     for rule in rules:
+        names = f"[{','.join(rule['resourceNames'])}]" if rule.get("resourceNames") else ""
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                grants.setdefault((group, resource), set()).update(rule["verbs"])
+                grants.setdefault((group, resource + names), set()).update(rule["verbs"])
     return grants
 
 
@@ -166,9 +169,12 @@ def test_watch_namespaces_use_roles_and_a_read_only_cluster_role():
     ]
     assert _grants(_one(docs, "ClusterRole")["rules"]) == {
         ("", "namespaces"): {"list", "watch"},
+        ("", "namespaces[kube-system]"): {"get"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     }
-    expected = {k: v for k, v in _manifest_grants().items() if k[1] not in ("namespaces", "customresourcedefinitions")}
+    expected = {
+        k: v for k, v in _manifest_grants().items() if not k[1].startswith(("namespaces", "customresourcedefinitions"))
+    }
     expected.pop(("kopf.dev", "clusterkopfpeerings"))
     for namespace in ("team-a", "team-b"):
         [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == namespace]
@@ -243,7 +249,21 @@ def test_rbac_has_no_wildcards_and_secrets_are_only_read(values):
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), rule
     for (_, resource), verbs in _grants(rules).items():
-        if resource == "secrets":
+        if resource.startswith("secrets"):
             assert verbs == {"get"}
     for doc in docs:
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
+
+
+def test_template_braces_in_crd_descriptions_render_verbatim(monkeypatch, tmp_path):
+    from tests.packaging.test_chart import crd_template_with_description
+
+    description = "e.g. {{ .Values.secret }} or }}"
+    chart = shutil.copytree(CHART, tmp_path / CHART.name)
+    (chart / "templates" / "crds" / "langgraphcron.yaml").write_text(
+        crd_template_with_description(monkeypatch, description)
+    )
+    docs, _ = render(chart_dir=chart)
+    assert _one(docs, "CustomResourceDefinition")["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+        "description"
+    ] == (description)

@@ -35,11 +35,14 @@ def _rules(docs: list[dict]) -> list[dict]:
     return [rule for d in docs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]]
 
 
-def _verbs(docs: list[dict], group: str, resource: str) -> set[str]:
+def _verbs(docs: list[dict], group: str, resource: str, names: list[str] | None = None) -> set[str]:
+    """Verbs granted on a resource by rules for all its objects (names=None) or for exactly these names."""
     return {
         verb
         for rule in _rules(docs)
-        if group in rule.get("apiGroups", []) and resource in rule.get("resources", [])
+        if group in rule.get("apiGroups", [])
+        and resource in rule.get("resources", [])
+        and rule.get("resourceNames") == names
         for verb in rule["verbs"]
     }
 
@@ -88,13 +91,15 @@ def test_rbac_grants_what_the_operator_and_kopf_use(docs):
     assert _verbs(docs, "batch", "cronjobs") == {"get", "list", "watch", "create", "patch", "update", "delete"}
     assert _verbs(docs, "batch", "jobs") == {"get", "list", "watch"}
     assert _verbs(docs, "", "namespaces") == {"list", "watch"}
+    assert _verbs(docs, "", "namespaces", ["kube-system"]) == {"get"}  # the cluster id
     assert _verbs(docs, "apiextensions.k8s.io", "customresourcedefinitions") == {"list", "watch"}
     for peering in ("clusterkopfpeerings", "kopfpeerings"):
         assert _verbs(docs, "kopf.dev", peering) == {"get", "list", "watch", "patch"}
 
 
 def test_secrets_are_only_read_by_name(docs):
-    assert _verbs(docs, "", "secrets") == {"get"}
+    secret_rules = [rule for rule in _rules(docs) if "secrets" in rule["resources"]]
+    assert secret_rules and all(rule["verbs"] == ["get"] for rule in secret_rules)
 
 
 def test_deployment_runs_the_operator_image_cluster_wide(docs):

@@ -118,13 +118,18 @@ RBAC rules the operator needs in every namespace it serves (ClusterRole when it 
 {{- end }}
 
 {{/*
-kopf observes namespaces (to resolve --namespace) and CRDs (to notice the CRD being installed or changed).
-Without these it falls back to what it saw at start-up and logs a warning, so they stay in every mode.
+Cluster-scoped reads needed in every mode. kopf observes namespaces (to resolve --namespace) and CRDs
+(to notice the CRD being installed or changed); without them it serves what it saw at start-up and warns.
 */}}
 {{- define "langgraph-cron-operator.kopfClusterRules" -}}
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
+# The cluster's identity (kube-system's UID) tags every cron, unless LGCRON_CLUSTER_ID is set.
+- apiGroups: [""]
+  resources: [namespaces]
+  resourceNames: [kube-system]
+  verbs: [get]
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
