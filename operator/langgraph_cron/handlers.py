@@ -42,6 +42,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
             logger.warning("cannot read namespace kube-system; tagging crons with cluster %r", config.cluster_id)
         else:
             config = config.model_copy(update={"cluster_id": cluster})
+    if config.insecure_skip_verify:
+        logger.warning("LGCRON_INSECURE_SKIP_VERIFY is set: TLS certificates of Agent Servers are NOT verified")
     memo.http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout)
     memo.http.event_hooks = {"response": [metrics.record_response]}
     if config.metrics_port:

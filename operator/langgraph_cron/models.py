@@ -8,6 +8,7 @@ plain dicts so it passes through untouched: only the field *names* are camelCase
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,20 @@ CATEGORIES = ["langgraph"]
 
 # Metadata keys the operator owns on every cron it creates; users may not set them.
 RESERVED_METADATA_PREFIX = "lgcron.io/"
+
+# Bounds on free-form content: a cron payload travels in every run request (and, for the cronJob
+# backend, in a Pod spec), and deep nesting is a classic parser-exhaustion input.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_NESTING = 32
+
+
+def _nesting_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting_depth, value), default=0)
+    return 0
+
 
 # Marks free-form fields for crd.py: the CRD keeps whatever the user wrote there.
 PRESERVE_UNKNOWN = {"x-kubernetes-preserve-unknown-fields": True}
@@ -230,6 +245,19 @@ class LangGraphCronSpec(CamelModel):
         # RFC 3339 requires an offset; a bare time is read as UTC rather than the operator's local zone.
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("input", "context", "metadata")
+    @classmethod
+    def _free_form_content_is_bounded(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        depth = _nesting_depth(value)
+        if depth > MAX_NESTING:
+            raise ValueError(f"nested {depth} levels deep; at most {MAX_NESTING} are allowed")
+        size = len(json.dumps(value, separators=(",", ":")))
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"is {size} bytes of JSON; at most {MAX_PAYLOAD_BYTES} (1 MiB) are allowed")
         return value
 
     @field_validator("metadata")

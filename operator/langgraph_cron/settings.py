@@ -37,6 +37,10 @@ class Settings(BaseModel):
     resync_interval: float = Field(default=300.0, gt=0, description="LGCRON_RESYNC_INTERVAL: seconds between drift checks.")
     request_timeout: float = Field(default=30.0, gt=0, description="LGCRON_REQUEST_TIMEOUT: seconds per HTTP request.")
     ca_bundle: str | None = Field(default=None, description="LGCRON_CA_BUNDLE: PEM file of CAs to trust for TLS.")
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="LGCRON_INSECURE_SKIP_VERIFY: do not verify TLS certificates (an explicit, logged opt-in).",
+    )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="LGCRON_METRICS_PORT: serve Prometheus metrics.")
     forward_end_time: bool = Field(
         default=False,
@@ -58,6 +62,7 @@ class Settings(BaseModel):
             "resync_interval": env.get("LGCRON_RESYNC_INTERVAL"),
             "request_timeout": env.get("LGCRON_REQUEST_TIMEOUT"),
             "ca_bundle": env.get("LGCRON_CA_BUNDLE") or None,
+            "insecure_skip_verify": env.get("LGCRON_INSECURE_SKIP_VERIFY") or None,
             "forward_end_time": env.get("LGCRON_FORWARD_END_TIME"),
             "metrics_port": env.get("LGCRON_METRICS_PORT") or None,
         }
@@ -65,6 +70,8 @@ class Settings(BaseModel):
 
     @property
     def tls_verify(self) -> bool | str:
+        if self.insecure_skip_verify:
+            return False
         return self.ca_bundle or True
 
 

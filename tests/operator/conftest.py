@@ -15,6 +15,7 @@ Tests are ``async def`` and wait with ``await asyncio.sleep``: kmock serves on t
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import sys
@@ -173,20 +174,38 @@ async def proxy(agent_server) -> AsyncIterator[TcpProxy]:
     await tcp_proxy.close()
 
 
+# Every operator test runs with this API key (the in-memory server accepts any key), read from
+# a Secret like in production; the `operator` fixture then proves it leaked nowhere.
+SENTINEL_API_KEY = "sk-lgcron-sentinel-4f1d9c2e7a"
+SENTINEL_SECRET = "lgcron-default-api-key"
+
+
 @pytest.fixture
-def operator(run_operator, proxy, monkeypatch):
-    """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server."""
+async def operator(run_operator, proxy, monkeypatch, kube, caplog):
+    """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server.
+
+    At teardown it asserts that the sentinel API key appears in no log line, Event or status.
+    """
     monkeypatch.setenv("LGCRON_SERVER_URL", proxy.url)
     monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
     monkeypatch.setenv("LGCRON_REQUEST_TIMEOUT", "5")
     monkeypatch.delenv("LGCRON_API_KEY", raising=False)
+    monkeypatch.setenv("LGCRON_API_KEY_SECRET", f"{SENTINEL_SECRET}:apiKey")
+    await kube.create_secret(SENTINEL_SECRET, {"apiKey": SENTINEL_API_KEY})
+    caplog.set_level(logging.DEBUG)
+    outputs: list[str] = []
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[Any]:
         async with run_operator("-m", "langgraph_cron") as runner:
             yield runner
+        outputs.append(runner.output)
 
-    return running
+    yield running
+
+    written = [*outputs, caplog.text, json.dumps(await kube.list()),
+               json.dumps(await kube.call("GET", api_path("v1", "events", kube.namespace)))]
+    assert not [text for text in written if SENTINEL_API_KEY in text], "the API key leaked into logs, Events or status"
 
 
 @pytest.fixture
