@@ -148,10 +148,8 @@ class CronService:
 
     async def api_key(self, namespace: str, server: ServerRef | None, *, allow_last_known: bool = False) -> str | None:
         ref = self.api_key_secret(server)
-        if ref is None:
-            return self.settings.api_key.get_secret_value() if self.settings.api_key else None
-        if self.kube is None:
-            # File mode (`lgcron apply`): no Secrets to read; LGCRON_API_KEY stands in.
+        if ref is None or self.kube is None:
+            # No Secret named, or file mode (`lgcron apply` has no Secrets to read): LGCRON_API_KEY.
             return self.settings.api_key.get_secret_value() if self.settings.api_key else None
         cache_key = (namespace, ref.name, ref.key)
         try:
