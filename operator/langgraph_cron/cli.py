@@ -7,6 +7,7 @@
     lgcron apply -f PATH... [--server URL]               reconcile files into a server, no Kubernetes
     lgcron delete -f PATH... [--server URL]              delete the crons of those files
     lgcron demo                                          all of it on a local in-memory Agent Server
+    lgcron audit [--server URL] [--delete]               list (delete) crons whose LangGraphCron is gone
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def _demo(args: argparse.Namespace) -> int:
     from langgraph_cron.demo import run_demo
 
     return asyncio.run(run_demo(Path(args.examples), wait_seconds=args.wait))
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from langgraph_cron.audit import command
+
+    return command(server=args.server, cluster=args.cluster, namespaces=args.namespace, delete=args.delete)
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -168,6 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--examples", default="examples", metavar="DIR", help="directory of LangGraphCron files")
     demo.add_argument("--wait", type=float, default=90, metavar="SECONDS", help="how long to wait for a run (0: don't)")
     demo.set_defaults(func=_demo)
+
+    audit = commands.add_parser(
+        "audit",
+        help="list (or delete) crons whose LangGraphCron no longer exists",
+        description=(
+            "Find orphaned crons on an Agent Server: crons the operator of this cluster made (tagged lgcron.io/uid "
+            "and lgcron.io/cluster) whose LangGraphCron no longer exists, e.g. after its finalizer was removed by "
+            "hand. Needs read access to LangGraphCrons (KUBECONFIG or in-cluster credentials). Crons of other "
+            "clusters, of `lgcron apply` and crons tagged lgcron.io/released are never listed. The API key comes from "
+            "LGCRON_API_KEY. Exit code 0 when no orphan is left, 1 when orphans were found (and not all deleted), "
+            "2 on errors."
+        ),
+    )
+    audit.add_argument("--server", metavar="URL", help="Agent Server URL (default: LGCRON_SERVER_URL)")
+    audit.add_argument(
+        "--cluster",
+        metavar="ID",
+        help="cluster id as tagged by the operator (default: LGCRON_CLUSTER_ID, else the kube-system namespace UID)",
+    )
+    audit.add_argument(
+        "-n", "--namespace", action="append", metavar="NS",
+        help="only crons of this namespace, listing LangGraphCrons only there (repeatable; default: all namespaces)",
+    )
+    audit.add_argument("--delete", action="store_true", help="delete the orphaned crons")
+    audit.set_defaults(func=_audit)
 
     from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
 

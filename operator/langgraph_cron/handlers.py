@@ -15,6 +15,7 @@ import prometheus_client
 
 from langgraph_cron import metrics
 from langgraph_cron.agent_server import make_http_client
+from langgraph_cron.audit import collect_forever
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.kube import KubeClient, load_api_client
 from langgraph_cron.models import GROUP, PLURAL, VERSION
@@ -34,6 +35,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
+    # The GC may only judge crons of namespaces this operator watches.
+    memo.clusterwide = settings.peering.clusterwide
     config = Settings.from_env()
     memo.kube = KubeClient(load_api_client())
     if "LGCRON_CLUSTER_ID" not in os.environ:
@@ -122,6 +125,8 @@ async def remember_cron(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, 
     if "resync" not in memo.tasks:
         # Started from a handler, not at start-up, so it inherits kopf's context (Event posting).
         memo.tasks["resync"] = asyncio.create_task(_resync_forever(memo), name="lgcron resync")
+    if memo.service.settings.gc_interval and "gc" not in memo.tasks:
+        memo.tasks["gc"] = asyncio.create_task(collect_forever(memo), name="lgcron gc")
     uid = body["metadata"]["uid"]
     if event.get("type") == "DELETED":
         memo.registry.pop(uid, None)

@@ -31,6 +31,8 @@ ASSISTANT_KEY = "lgcron.io/assistant"
 # Which cluster's operator owns the cron: two clusters sharing one Agent Server never touch each
 # other's crons, and one paged search per server finds all of this cluster's crons.
 CLUSTER_KEY = "lgcron.io/cluster"
+# Set on a cron left behind on purpose (deletionPolicy: Orphan): never an orphan to audit or GC.
+RELEASED_KEY = "lgcron.io/released"
 
 # Run-payload fields copied 1:1 from the spec (snake_case on the server).
 PAYLOAD_FIELDS = (

@@ -45,6 +45,7 @@ from langgraph_cron.models import (
 )
 from langgraph_cron.reconcile import (
     CLUSTER_KEY,
+    RELEASED_KEY,
     UID_KEY,
     Identity,
     InvalidSpec,
@@ -427,6 +428,7 @@ class CronService:
             await self._retire_cronjob(obj, events, orphan=orphan)
             if orphan:
                 if obj.status.cron_id:
+                    await self._mark_released(obj)
                     events.append(EventRecord("Normal", "Orphaned", f"left cron {obj.status.cron_id} on the server"))
                 return Result(status=obj.status, events=events)
             if not self._may_have_server_crons(obj):
@@ -446,6 +448,22 @@ class CronService:
             result.done = False
             return result
         return Result(status=obj.status, events=events)
+
+    async def _mark_released(self, obj: CronObject) -> None:
+        """Tag a cron left behind on purpose, so `lgcron audit` and the GC never count it as an orphan.
+
+        Best effort: Orphan promises not to block on the server, so a failure is only logged.
+        """
+        url = obj.status.server_url or self.settings.server_url
+        if url is None:
+            return
+        try:
+            server = ServerRef.model_validate(obj.raw_spec.get("server") or {})
+            key = await self.api_key(obj.identity.namespace, server, allow_last_known=True)
+            await self.client(url, key).patch(obj.status.cron_id, {"metadata": {RELEASED_KEY: "true"}})
+        except (ValueError, SecretNotFound, AgentServerError) as exc:
+            logger.warning("%s/%s: could not tag cron %s as released: %s", obj.identity.namespace, obj.identity.name,
+                           obj.status.cron_id, exc)
 
     def _may_have_server_crons(self, obj: CronObject) -> bool:
         if obj.status.cron_id:

@@ -49,6 +49,19 @@ class Settings(BaseModel):
             "runtime's scheduler fails on every poll once any cron has an end_time; the operator enforces it itself."
         ),
     )
+    gc_interval: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "LGCRON_GC_INTERVAL: seconds between passes that delete this cluster's orphaned crons (crons whose "
+            "LangGraphCron no longer exists) on the servers in use; 0 (the default) turns garbage collection off."
+        ),
+    )
+    gc_min_age: float = Field(
+        default=60.0,
+        ge=0,
+        description="LGCRON_GC_MIN_AGE: the GC leaves younger crons alone, as their resource may not be visible yet.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +78,8 @@ class Settings(BaseModel):
             "insecure_skip_verify": env.get("LGCRON_INSECURE_SKIP_VERIFY") or None,
             "forward_end_time": env.get("LGCRON_FORWARD_END_TIME"),
             "metrics_port": env.get("LGCRON_METRICS_PORT") or None,
+            "gc_interval": env.get("LGCRON_GC_INTERVAL") or None,
+            "gc_min_age": env.get("LGCRON_GC_MIN_AGE") or None,
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 

@@ -121,6 +121,7 @@ async def test_orphan_policy_keeps_the_cron(kube, operator, server):
 
     [cron] = await crons_of(server, obj)
     assert cron.cron_id == obj["status"]["cronId"]
+    assert cron.metadata["lgcron.io/released"] == "true", "released crons are never orphans to audit or GC"
     await server.delete(cron.cron_id)
 
 

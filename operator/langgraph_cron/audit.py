@@ -1,0 +1,308 @@
+"""Orphaned crons: crons this cluster's operator made whose LangGraphCron no longer exists.
+
+A resource can vanish without its finalizer running (finalizers removed by hand, a namespace
+force-deleted while the operator was down, an etcd restore), and its cron then runs and costs
+money forever. `find_orphans` is the pure decision; `lgcron audit` (`run_audit`) and the
+operator's periodic garbage collection (`collect_forever`, LGCRON_GC_INTERVAL) do the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph_cron.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    Cron,
+    CronNotFound,
+)
+from langgraph_cron.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.models import GROUP, KIND, PLURAL, VERSION, ServerRef, format_time
+from langgraph_cron.reconcile import CLUSTER_KEY, NAME_KEY, NAMESPACE_KEY, RELEASED_KEY, UID_KEY
+
+logger = logging.getLogger(__name__)
+
+
+def find_orphans(
+    crons: Iterable[Cron],
+    live_uids: Collection[str],
+    cluster: str,
+    *,
+    namespaces: Collection[str] | None = None,
+    now: datetime | None = None,
+    min_age: float = 0.0,
+) -> list[Cron]:
+    """The crons of `cluster` whose lgcron.io/uid is not a live LangGraphCron's uid.
+
+    File-mode crons (no uid), other clusters' crons and released crons are never orphans.
+    `namespaces` limits the answer to crons of those namespaces (None: all). Crons younger than
+    `min_age` seconds (or of unknown age) are left out: their resource may not be visible yet.
+    """
+    now = now or datetime.now(UTC)
+    orphans = []
+    for cron in crons:
+        meta = cron.metadata or {}
+        uid = meta.get(UID_KEY)
+        if not uid or meta.get(CLUSTER_KEY) != cluster or uid in live_uids or meta.get(RELEASED_KEY):
+            continue
+        if namespaces is not None and meta.get(NAMESPACE_KEY) not in namespaces:
+            continue
+        if min_age > 0 and (cron.created_at is None or (now - _aware(cron.created_at)).total_seconds() < min_age):
+            continue
+        orphans.append(cron)
+    return sorted(orphans, key=lambda c: (_tag(c, NAMESPACE_KEY), _tag(c, NAME_KEY), c.created_at or now, c.cron_id))
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _tag(cron: Cron, key: str) -> str:
+    return str((cron.metadata or {}).get(key) or "")
+
+
+def orphan_table(orphans: list[Cron]) -> str:
+    rows = [("CRON ID", "NAMESPACE", "NAME", "UID", "SCHEDULE", "CREATED")]
+    for cron in orphans:
+        created = format_time(_aware(cron.created_at)) if cron.created_at else "-"
+        tags = (_tag(cron, key) for key in (NAMESPACE_KEY, NAME_KEY, UID_KEY))
+        rows.append((cron.cron_id, *tags, cron.schedule, created))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+# ---------------------------------------------------------------- lgcron audit
+
+
+@dataclass
+class AuditResult:
+    checked: int  # crons of this cluster on the server
+    orphans: list[Cron]
+    deleted: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "CRON_ID: reason" of deletions that failed
+
+
+async def run_audit(
+    client: AgentServerClient,
+    live_uids: Callable[[], Awaitable[Collection[str]]],
+    cluster: str,
+    *,
+    namespaces: Collection[str] | None = None,
+    delete: bool = False,
+) -> AuditResult:
+    # Crons first, resources second: a cron is made only after its resource exists, so any cron
+    # found here has its resource in the later listing unless that resource is really gone.
+    crons = await client.search_all(metadata={CLUSTER_KEY: cluster})
+    orphans = find_orphans(crons, await live_uids(), cluster, namespaces=namespaces)
+    result = AuditResult(checked=len(crons), orphans=orphans)
+    for cron in orphans if delete else ():
+        try:
+            await client.delete(cron.cron_id)
+        except CronNotFound:
+            pass  # gone already is what we wanted
+        except AgentServerError as exc:
+            result.failed.append(f"{cron.cron_id}: {exc}")
+            continue
+        result.deleted.append(cron.cron_id)
+    return result
+
+
+def list_live_uids(api_client: Any, namespaces: Collection[str] | None) -> set[str]:
+    """UIDs of all LangGraphCrons (cluster-wide, or in the given namespaces), paged."""
+    import kubernetes
+
+    custom = kubernetes.client.CustomObjectsApi(api_client)
+    uids: set[str] = set()
+    for namespace in namespaces or [None]:
+        token = None
+        while True:
+            paging = {"limit": 500, **({"_continue": token} if token else {})}
+            if namespace:
+                page = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **paging)
+            else:
+                page = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **paging)
+            uids.update(item["metadata"]["uid"] for item in page.get("items") or [])
+            if not (token := (page.get("metadata") or {}).get("continue")):
+                break
+    return uids
+
+
+def command(*, server: str | None, cluster: str | None, namespaces: list[str] | None, delete: bool) -> int:
+    """`lgcron audit`: print the orphans (and delete them); 0 when none are left, 1 otherwise, 2 on errors."""
+    import os
+    import sys
+
+    import httpx
+    import kubernetes
+    import urllib3
+
+    from langgraph_cron.agent_server import make_http_client
+    from langgraph_cron.kube import KubeClient, load_api_client
+    from langgraph_cron.settings import Settings
+
+    settings = Settings.from_env()
+    url = server or settings.server_url
+    if not url:
+        raise ValueError("no Agent Server: pass --server URL or set LGCRON_SERVER_URL")
+    try:
+        where = httpx.URL(url).copy_with(username=None, password=None)  # no credentials on screen
+    except httpx.InvalidURL as exc:
+        return _fail(f"invalid Agent Server URL: {exc}")
+
+    async def audit() -> tuple[str, AuditResult]:
+        api = load_api_client()
+        # The operator's own derivation (handlers.start), so both agree on which crons are this cluster's.
+        chosen = cluster or (settings.cluster_id if "LGCRON_CLUSTER_ID" in os.environ else None)
+        if chosen is None:
+            chosen = await KubeClient(api).namespace_uid("kube-system") or settings.cluster_id
+            if chosen == settings.cluster_id:
+                print(f"lgcron audit: warning: cannot read namespace kube-system; using cluster id {chosen!r} "
+                      "as the operator does (pass --cluster to choose)", file=sys.stderr)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
+            result = await run_audit(
+                AgentServerClient(http, url, key),
+                lambda: asyncio.to_thread(list_live_uids, api, namespaces),
+                chosen, namespaces=namespaces, delete=delete,
+            )
+        return chosen, result
+
+    try:
+        chosen, result = asyncio.run(audit())
+    except kubernetes.config.ConfigException as exc:
+        return _fail(f"cannot load Kubernetes credentials: {exc}")
+    except kubernetes.client.ApiException as exc:
+        return _fail(f"cannot list LangGraphCrons: HTTP {exc.status}: {_api_message(exc)}")
+    except urllib3.exceptions.HTTPError as exc:
+        return _fail(f"cannot reach the Kubernetes API: {exc}")
+    except AgentServerError as exc:
+        return _fail(str(exc))
+    if result.orphans:
+        print(orphan_table(result.orphans))
+    for failure in result.failed:
+        print(f"lgcron audit: error: cannot delete cron {failure}", file=sys.stderr)
+    scope = f"of cluster {chosen} on {where} ({result.checked} crons of this cluster checked)"
+    if not result.orphans:
+        print(f"no orphaned crons {scope}")
+    elif delete:
+        print(f"deleted {len(result.deleted)} of {len(result.orphans)} orphaned crons {scope}")
+    else:
+        print(f"{len(result.orphans)} orphaned crons {scope}; --delete removes them")
+    return 1 if result.orphans and (not delete or result.failed) else 0
+
+
+def _fail(message: str) -> int:
+    import sys
+
+    print(f"lgcron audit: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _api_message(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)
+
+
+# ---------------------------------------------------------------- periodic GC in the operator
+
+
+async def gc_pass(
+    service: Any,
+    kube: Any,
+    registry: dict[str, Any],
+    *,
+    clusterwide: bool,
+    post_event: Callable[[dict[str, Any], str, str], None],
+) -> list[str]:
+    """Delete this cluster's orphaned crons on every server in use; return their ids.
+
+    Namespaced operators look only at namespaces they have seen resources in: other namespaces
+    may belong to another operator of this cluster. Each orphan is re-checked with a direct GET
+    first, because the registry lags the API (a resource just created, a watch restarting).
+    """
+    settings = service.settings
+    bodies = list(registry.values())
+    watched = None if clusterwide else {b["metadata"]["namespace"] for b in bodies}
+    deleted: list[str] = []
+    for url, key in await _servers_in_use(service, bodies):
+        client = service.client(url, key)
+        try:
+            crons = await client.search_all(metadata={CLUSTER_KEY: settings.cluster_id})
+        except AgentServerError as exc:
+            logger.warning("garbage collection skipped %s: %s", client, exc)
+            continue
+        orphans = find_orphans(
+            crons, set(registry), settings.cluster_id,
+            namespaces=watched, now=service.clock(), min_age=settings.gc_min_age,
+        )
+        for cron in orphans:
+            if cron.cron_id in deleted:
+                continue  # seen again through another API key
+            namespace, name, uid = (_tag(cron, k) for k in (NAMESPACE_KEY, NAME_KEY, UID_KEY))
+            try:
+                current = await kube.get_langgraphcron(namespace, name)
+                if current is not None and current["metadata"].get("uid") == uid:
+                    continue
+                await client.delete(cron.cron_id)
+            except CronNotFound:
+                continue
+            except (AgentServerError, KubernetesApiError) as exc:
+                logger.warning("garbage collection of cron %s (%s/%s) failed: %s", cron.cron_id, namespace, name, exc)
+                continue
+            deleted.append(cron.cron_id)
+            message = (
+                f"deleted orphaned cron {cron.cron_id} (schedule {cron.schedule!r}): "
+                f"LangGraphCron {namespace}/{name} with uid {uid} no longer exists"
+            )
+            logger.info("%s", message)
+            gone = {"namespace": namespace, "name": name, "uid": uid}
+            post_event({"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": gone}, "OrphanDeleted", message)
+    return deleted
+
+
+async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(url, API key) of every server a live resource uses or used, plus the default server."""
+    servers: dict[tuple[str, str | None], None] = {}
+    for body in bodies:
+        try:
+            ref = ServerRef.model_validate((body.get("spec") or {}).get("server") or {})
+        except ValueError:
+            ref = None
+        try:
+            key = await service.api_key(body["metadata"]["namespace"], ref, allow_last_known=True)
+        except (SecretNotFound, KubernetesApiError):
+            continue
+        for url in (service.server_url(ref), (body.get("status") or {}).get("serverUrl")):
+            if url:
+                servers[(url, key)] = None
+    default = service.settings.server_url
+    if default and not any(url == default for url, _ in servers):
+        key = service.settings.api_key
+        servers[(default, key.get_secret_value() if key else None)] = None
+    return list(servers)
+
+
+async def collect_forever(memo: Any) -> None:
+    """The operator's GC loop. Runs as a task started from a handler: kopf.event needs its context."""
+    import kopf
+
+    def post_event(ref: dict[str, Any], reason: str, message: str) -> None:
+        # The resource is gone, so the Event names it by its old name and uid in its namespace:
+        # `kubectl get events -n NS --field-selector involvedObject.name=NAME` finds it.
+        kopf.event(ref, type="Normal", reason=reason, message=message)
+
+    while True:
+        await asyncio.sleep(memo.service.settings.gc_interval)
+        try:
+            await gc_pass(memo.service, memo.kube, memo.registry, clusterwide=memo.clusterwide, post_event=post_event)
+        except Exception:  # a bad pass must not end garbage collection for good
+            logger.exception("garbage collection pass failed")
