@@ -21,6 +21,15 @@ from langgraph_cron.reconcile import Identity, InvalidSpec, parse_spec
 from langgraph_cron.schedule import upcoming_runs
 from langgraph_cron.service import CronObject, CronService, Result
 
+class _KubectlYamlLoader(yaml.SafeLoader):
+    """YAML as kubectl reads it: an unquoted timestamp stays a string (the API gets the text)."""
+
+
+_KubectlYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
 # Kubernetes object names: DNS-1123 subdomain (what `kubectl apply` would enforce).
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -66,7 +75,7 @@ def load_documents(paths: Iterable[str | Path]) -> list[Document]:
     documents = []
     for path in yaml_files(paths):
         try:
-            loaded = list(yaml.safe_load_all(path.read_text()))
+            loaded = list(yaml.load_all(path.read_text(), Loader=_KubectlYamlLoader))
         except (OSError, yaml.YAMLError) as exc:
             raise FileError(f"{path}: cannot parse YAML: {str(exc).splitlines()[0]}") from None
         for index, body in enumerate(loaded, start=1):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from langgraph_cron.schedule import validate_schedule
@@ -84,6 +85,23 @@ class ServerRef(CamelModel):
             "LGCRON_API_KEY; with neither, requests carry no key."
         ),
     )
+
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_a_host_and_a_valid_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlsplit(value)
+        try:
+            port = parsed.port  # raises for a port outside 0-65535
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        if not parsed.hostname or " " in value:
+            raise ValueError(f"{value!r} is not a URL with a host, e.g. https://my-deployment.example.com")
+        if port == 0:
+            raise ValueError(f"{value!r} has an invalid port")
+        return value
 
 
 class RunConfig(CamelModel):
@@ -268,11 +286,6 @@ class LangGraphCronSpec(CamelModel):
             raise ValueError(f"keys {reserved} are reserved for the operator (prefix {RESERVED_METADATA_PREFIX})")
         return value
 
-    @model_validator(mode="after")
-    def _on_run_completed_only_for_stateless(self) -> LangGraphCronSpec:
-        if self.thread_id is not None and self.on_run_completed is not None:
-            raise ValueError("onRunCompleted applies only to stateless crons; remove it or remove threadId")
-        return self
 
     @property
     def is_thread_cron(self) -> bool:

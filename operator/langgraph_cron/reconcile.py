@@ -6,6 +6,7 @@ Nothing here talks to Kubernetes or HTTP, so every rule can be unit-tested with 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -96,7 +97,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
     """Validate a raw spec; raise InvalidSpec naming each bad field and why."""
     try:
-        spec = LangGraphCronSpec.model_validate(raw or {})
+        # Strict JSON validation by alias: exactly what the CRD schema admits ("false" is not a
+        # boolean, end_time is not endTime), so the operator and `lgcron validate` agree with kubectl.
+        spec = LangGraphCronSpec.model_validate_json(json.dumps(raw or {}), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         problems: dict[str, list[str]] = {}
         for error in exc.errors(include_url=False, include_input=False):
@@ -107,6 +110,9 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
         raise InvalidSpec(
             "; ".join(f"{path}: {' or '.join(dict.fromkeys(msgs))}" for path, msgs in problems.items())
         ) from None
+    # Rules across fields, checked here so each message names its field.
+    if spec.thread_id is not None and spec.on_run_completed is not None:
+        raise InvalidSpec("spec.onRunCompleted: applies only to stateless crons; remove it or remove threadId")
     if spec.backend == "cronJob":
         try:
             validate_kubernetes_schedule(spec.schedule)
