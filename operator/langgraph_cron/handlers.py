@@ -163,8 +163,12 @@ async def _resync_pass(memo: kopf.Memo) -> None:
                 await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
     for obj in dirty:
         current = memo.registry.get(obj.identity.uid)
-        if current is not None and not current["metadata"].get("deletionTimestamp"):
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            continue
+        try:
             await _reconcile_and_store(memo, current)
+        except Exception:  # one object's surprise must not starve the rest of the pass
+            logging.getLogger(__name__).exception("resync of %s/%s failed", obj.identity.namespace, obj.identity.name)
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})

@@ -8,7 +8,7 @@ plain dicts so it passes through untouched: only the field *names* are camelCase
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from urllib.parse import urlsplit
 from datetime import UTC, datetime
@@ -31,19 +31,34 @@ CATEGORIES = ["langgraph"]
 # Metadata keys the operator owns on every cron it creates; users may not set them.
 RESERVED_METADATA_PREFIX = "lgcron.io/"
 
-# Bounds on free-form content: a cron payload travels in every run request (and, for the cronJob
-# backend, in a Pod spec), and deep nesting is a classic parser-exhaustion input.
-MAX_PAYLOAD_BYTES = 1024 * 1024
+# Bounds on free-form content. Size: kopf keeps the last handled spec in an annotation, and the API
+# server caps all annotations of an object at 256 KiB; the payload also travels in every run request
+# (and in the cronJob backend's Pod spec). Depth: deep nesting is a classic parser-exhaustion input.
+MAX_SPEC_BYTES = 128 * 1024
 MAX_NESTING = 32
 
 
-def _nesting_depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(_nesting_depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(_nesting_depth, value), default=0)
-    return 0
+def nesting_depth(value: Any) -> int:
+    """Depth of nested objects/arrays, iteratively: no RecursionError however deep the input."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
+
+def check_free_form(value: Any) -> Any:
+    depth = nesting_depth(value)
+    if depth > MAX_NESTING:
+        raise ValueError(f"nested {depth} levels deep; at most {MAX_NESTING} are allowed")
+    return value
+
+
+_CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
 
 # Marks free-form fields for crd.py: the CRD keeps whatever the user wrote there.
 PRESERVE_UNKNOWN = {"x-kubernetes-preserve-unknown-fields": True}
@@ -92,6 +107,8 @@ class ServerRef(CamelModel):
     def _url_has_a_host_and_a_valid_port(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError(f"{value!r} contains whitespace or control characters")
         parsed = urlsplit(value)
         try:
             port = parsed.port  # raises for a port outside 0-65535
@@ -112,6 +129,11 @@ class RunConfig(CamelModel):
         description="Free-form configurable values passed to the graph, unchanged.",
         json_schema_extra=PRESERVE_UNKNOWN,
     )
+
+    @field_validator("configurable")
+    @classmethod
+    def _configurable_is_bounded(cls, value: Any) -> Any:
+        return check_free_form(value)
 
 
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
@@ -268,14 +290,26 @@ class LangGraphCronSpec(CamelModel):
     @field_validator("input", "context", "metadata")
     @classmethod
     def _free_form_content_is_bounded(cls, value: Any) -> Any:
-        if value is None:
-            return value
-        depth = _nesting_depth(value)
-        if depth > MAX_NESTING:
-            raise ValueError(f"nested {depth} levels deep; at most {MAX_NESTING} are allowed")
-        size = len(json.dumps(value, separators=(",", ":")))
-        if size > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"is {size} bytes of JSON; at most {MAX_PAYLOAD_BYTES} (1 MiB) are allowed")
+        return check_free_form(value)
+
+    @field_validator("thread_id", mode="before")
+    @classmethod
+    def _thread_id_is_canonical(cls, value: Any) -> Any:
+        # The CRD's `format: uuid` takes only the plain 8-4-4-4-12 form; uuid.UUID() would also read
+        # urn:uuid:... and {...}, which kubectl apply refuses.
+        if isinstance(value, str) and not _CANONICAL_UUID.match(value):
+            raise ValueError(f"{value!r} is not a UUID (8-4-4-4-12 hex digits)")
+        return value
+
+    @field_validator("end_time", mode="before")
+    @classmethod
+    def _end_time_is_rfc3339(cls, value: Any) -> Any:
+        # pydantic reads "1700000000" as a Unix time; the CRD's `format: date-time` does not.
+        if isinstance(value, str):
+            if not _RFC3339.match(value):
+                raise ValueError(f"{value!r} is not an RFC 3339 date-time, e.g. 2026-12-31T23:00:00Z")
+            # Parsed here: after a before-validator, strict mode takes no string for a datetime.
+            return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
         return value
 
     @field_validator("metadata")

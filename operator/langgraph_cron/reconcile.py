@@ -14,10 +14,13 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from langgraph_cron.models import (
+    MAX_NESTING,
+    MAX_SPEC_BYTES,
     Condition,
     LangGraphCronSpec,
     LangGraphCronStatus,
     format_time,
+    nesting_depth,
 )
 from langgraph_cron.schedule import upcoming_runs, validate_kubernetes_schedule
 
@@ -96,6 +99,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
     """Validate a raw spec; raise InvalidSpec naming each bad field and why."""
+    _check_size_and_depth(raw or {})
     try:
         # Strict JSON validation by alias: exactly what the CRD schema admits ("false" is not a
         # boolean, end_time is not endTime), so the operator and `lgcron validate` agree with kubectl.
@@ -119,6 +123,21 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
         except ValueError as exc:
             raise InvalidSpec(f"spec.schedule: {exc}") from None
     return spec
+
+
+def _check_size_and_depth(raw: dict[str, Any]) -> None:
+    """Bounds checked on the raw spec, before anything that could recurse or buffer it (json.dumps)."""
+    for name, value in raw.items():
+        depth = nesting_depth(value)
+        if depth > MAX_NESTING:
+            raise InvalidSpec(f"spec.{name}: nested {depth} levels deep; at most {MAX_NESTING} are allowed")
+    sizes = {name: len(json.dumps(value, separators=(",", ":"), default=str)) for name, value in raw.items()}
+    if sum(sizes.values()) > MAX_SPEC_BYTES:
+        largest = max(sizes, key=sizes.__getitem__)
+        raise InvalidSpec(
+            f"spec.{largest}: is {sizes[largest]} bytes of JSON; the whole spec may be at most "
+            f"{MAX_SPEC_BYTES // 1024} KiB (Kubernetes caps an object's annotations, where kopf keeps the spec, at 256 KiB)"
+        )
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -1,0 +1,138 @@
+"""The bad-input catalogue (tests/bad_inputs.py), pure: what the CRD schema does with each case at
+`kubectl apply` time, and that parse_spec rejects each invalid one with an InvalidSpec naming the field.
+
+The CRD's openAPIV3Schema is checked with `jsonschema` after translating the Kubernetes-specific
+parts: x-kubernetes-preserve-unknown-fields (and undeclared fields, which the apiserver prunes
+rather than rejects) and the `uuid`/`date-time` formats as kube-openapi validates them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from langgraph_cron.models import MAX_NESTING, MAX_SPEC_BYTES
+from langgraph_cron.reconcile import InvalidSpec, parse_spec
+
+from tests.bad_inputs import (
+    CASES,
+    CASES_BY_NAME,
+    THREAD,
+    base_spec,
+    crd_openapi_schema,
+    crd_schema_verdict,
+    spec_fields,
+    without_paths,
+)
+
+SCHEMA = crd_openapi_schema()
+INVALID = [c for c in CASES if c.reason == "InvalidSpec"]
+NOT_SPEC_ERRORS = [c for c in CASES if c.reason != "InvalidSpec"]
+
+
+def _param(case, *, xfail_known: bool = False):
+    marks = [pytest.mark.xfail(strict=True, reason=case.known_problem)] if xfail_known and case.model_problem else []
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+# ---------------------------------------------------------------- the catalogue itself
+
+
+def test_the_catalogue_has_at_least_30_invalid_cases_and_covers_every_spec_field():
+    assert len(INVALID) >= 30
+    covered = {case.covered_field for case in CASES}
+    missing = [name for name in spec_fields(SCHEMA) if name not in covered]
+    assert not missing, f"spec fields without a bad-input case in tests/bad_inputs.py: {missing}"
+    assert "(unknown)" in covered, "unknown fields need a case too"
+
+
+def test_every_case_is_consistent():
+    for case in CASES:
+        assert not (case.model_problem and not case.known_problem), case.name
+        assert not (case.schema_rejects and case.schema_prunes), case.name
+        assert case.ready == (case.reason in {"Scheduled", "Suspended", "Expired"}), case.name
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", case.name), f"{case.name}: not a DNS-1123 label"
+
+
+def test_the_required_operator_only_kinds_are_in_the_catalogue():
+    # What only the operator can catch (kubectl apply accepts it): each kind named by the brief.
+    for name in ("schedule-out-of-range", "schedule-never-fires", "timezone-unknown", "metadata-reserved-key",
+                 "thread-with-on-run-completed", "schedule-seconds-on-cronjob", "input-over-1mib",
+                 "input-nested-too-deep"):
+        assert CASES_BY_NAME[name].operator_only, name
+
+
+def test_the_bounded_inputs_really_exceed_the_bounds():
+    import json
+
+    big = CASES_BY_NAME["input-over-1mib"].spec["input"]
+    assert len(json.dumps(big, separators=(",", ":"))) > MAX_SPEC_BYTES
+    deep = CASES_BY_NAME["input-nested-too-deep"].spec["input"]
+    depth = 0
+    while isinstance(deep, dict):
+        deep, depth = next(iter(deep.values())), depth + 1
+    assert depth > MAX_NESTING
+
+
+# ---------------------------------------------------------------- the CRD schema (kubectl apply)
+
+
+def test_the_schema_translation_accepts_a_valid_spec_and_checks_formats():
+    assert crd_schema_verdict(base_spec("ok"), SCHEMA).errors == []
+    full = {**base_spec("ok"), "threadId": THREAD, "endTime": "2030-01-01T00:00:00Z",
+            "input": [{"a": [1, {"b": None}]}], "interruptBefore": "*", "streamMode": ["values"],
+            "metadata": {"any": {"thing": [1]}},
+            "cronJob": {"podLabels": {"a": "b"}, "resources": {"limits": {"cpu": "1"}}}}
+    verdict = crd_schema_verdict(full, SCHEMA)
+    assert (verdict.errors, verdict.pruned) == ([], [])
+    assert crd_schema_verdict({**base_spec("ok"), "threadId": "nope"}, SCHEMA).rejects
+    assert crd_schema_verdict({**base_spec("ok"), "endTime": "nope"}, SCHEMA).rejects
+    # Undeclared fields are pruned, not rejected; inside preserve-unknown-fields nothing is pruned.
+    verdict = crd_schema_verdict({**base_spec("ok"), "extra": 1, "config": {"x": 1}, "context": {"y": 2}}, SCHEMA)
+    assert (verdict.errors, verdict.pruned) == ([], ["extra", "config.x"])
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_the_crd_schema_verdict_is_as_catalogued(case):
+    verdict = crd_schema_verdict(case.full_spec(), SCHEMA)
+    assert verdict.rejects == case.schema_rejects, (
+        f"{case.name}: the CRD schema {'rejects' if verdict.rejects else 'accepts'} it: {verdict.errors}"
+    )
+    assert tuple(verdict.pruned) == case.schema_prunes
+    if case.schema_rejects:
+        # The apiserver's 422 names the field the same way the operator does.
+        assert any(error.startswith(case.field) for error in verdict.errors), verdict.errors
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.operator_only])
+def test_operator_only_cases_pass_the_crd_schema(case):
+    """kubectl apply accepts these; only the operator can catch them, so it must."""
+    verdict = crd_schema_verdict(case.full_spec(), SCHEMA)
+    assert verdict.errors == [] and verdict.pruned == []
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES if c.schema_prunes])
+def test_pruned_cases_are_valid_once_the_apiserver_has_pruned_them(case):
+    """On a real cluster these become Ready: what is left after pruning is a valid spec."""
+    parse_spec(without_paths(case.full_spec(), case.schema_prunes))
+
+
+# ---------------------------------------------------------------- parse_spec (the operator's local check)
+
+
+@pytest.mark.parametrize("case", [_param(c, xfail_known=True) for c in INVALID])
+def test_parse_spec_rejects_the_case_naming_the_field(case):
+    with pytest.raises(InvalidSpec) as raised:
+        parse_spec(case.full_spec())
+    message = str(raised.value)
+    assert raised.value.reason == "InvalidSpec"
+    assert case.field in message, message
+    assert len(message) < 2000, "the message must not echo the input"
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in NOT_SPEC_ERRORS])
+def test_not_a_spec_error_parses(case):
+    spec = parse_spec(case.full_spec())
+    if case.reason == "Expired":
+        assert spec.is_expired(datetime.now(UTC))
