@@ -89,7 +89,12 @@ def _persist_cron_id(memo: kopf.Memo, obj: CronObject):
     """Write status.cronId the moment a cron exists, not at the end of the handler."""
 
     async def persist(cron_id: str, server_url: str) -> None:
-        await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, {"cronId": cron_id, "serverUrl": server_url})
+        try:
+            await memo.kube.patch_status(
+                obj.identity.namespace, obj.identity.name, {"cronId": cron_id, "serverUrl": server_url}
+            )
+        except Exception as exc:  # the final status write carries it too; the uid search covers a crash
+            logging.getLogger(__name__).warning("early status write for %s failed: %s", obj.identity.name, exc)
 
     return persist
 
@@ -147,8 +152,11 @@ async def _resync_forever(memo: kopf.Memo) -> None:
 
 
 async def _resync_pass(memo: kopf.Memo) -> None:
+    # Only objects kopf has put its finalizer on: a cron made for one without it could outlive it.
     snapshot = {
-        uid: body for uid, body in list(memo.registry.items()) if not body["metadata"].get("deletionTimestamp")
+        uid: body
+        for uid, body in list(memo.registry.items())
+        if FINALIZER in (body["metadata"].get("finalizers") or []) and not body["metadata"].get("deletionTimestamp")
     }
     objects = [_cron_object(memo, body) for body in snapshot.values()]
     in_sync, dirty = await memo.service.resync(objects)
@@ -165,6 +173,8 @@ async def _resync_pass(memo: kopf.Memo) -> None:
         current = memo.registry.get(obj.identity.uid)
         if current is None or current["metadata"].get("deletionTimestamp"):
             continue
+        if FINALIZER not in (current["metadata"].get("finalizers") or []):
+            continue
         try:
             await _reconcile_and_store(memo, current)
         except Exception:  # one object's surprise must not starve the rest of the pass
@@ -179,8 +189,11 @@ async def owned_workload_changed(event: kopf.RawEvent, body: kopf.Body, memo: ko
         return  # the initial listing at start-up; the resume handlers cover that
     labels = body["metadata"].get("labels") or {}
     owner = await memo.kube.get_langgraphcron(body["metadata"]["namespace"], labels.get(NAME_LABEL, ""))
-    if owner is None or owner["metadata"]["uid"] != labels[UID_LABEL] or owner["metadata"].get("deletionTimestamp"):
+    meta = owner["metadata"] if owner else {}
+    if owner is None or meta["uid"] != labels[UID_LABEL] or meta.get("deletionTimestamp"):
         return  # gone or going: recreating its CronJob now would outlive it
+    if FINALIZER not in (meta.get("finalizers") or []):
+        return  # kopf has not taken it over yet; its create handler will reconcile it
     await _reconcile_and_store(memo, owner)
 
 

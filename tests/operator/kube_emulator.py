@@ -20,6 +20,12 @@ endpoints itself with the apiserver's semantics that kopf and the tests rely on:
   ``timeoutSeconds``;
 * kmock's request log is cut to the last ``request_history`` requests.
 
+Opt-in fault injection (off unless a test calls it; see tests/operator/test_faults.py):
+``fail_requests`` answers matching requests with an error status (e.g. 503) for a number of requests
+or seconds, ``drop_watches`` cuts every open watch connection, and ``forget_history`` ends every open watch
+with 410 Gone and makes resuming from any older resourceVersion 410 too (as after an API server
+restart or etcd compaction), so clients have to list again.
+
 Not emulated: server-side apply, bookmarks, pagination, admission and schema validation, defaulting,
 garbage collection of owned objects, namespace finalization (deleting a namespace keeps its objects).
 Only resources registered in ``emulator.resources`` are served. This relies on kmock internals,
@@ -32,7 +38,7 @@ import datetime
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp.web
@@ -80,6 +86,24 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+ERROR_REASONS = {429: "TooManyRequests", 500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable",
+                 504: "Timeout"}
+
+
+@attrs.define(kw_only=True)
+class Fault:
+    """An injected failure: matching requests get ``status`` until ``remaining`` or ``until`` runs out."""
+
+    status: int
+    remaining: int | None  # requests left to fail; None: no count limit
+    until: float | None  # event-loop time when it ends; None: no time limit
+    match: Callable[[kmock.Request], bool]
+    hits: int = 0  # requests failed so far, so a test can prove the fault was really exercised
+
+    def active(self, now: float) -> bool:
+        return (self.remaining is None or self.remaining > 0) and (self.until is None or now < self.until)
+
+
 def label_selector_matches(selector: str, labels: dict[str, str]) -> bool:
     for term in (t.strip() for t in re.split(r",(?![^()]*\))", selector) if t.strip()):
         if m := re.fullmatch(r"([^\s!=]+)\s*(==|=|!=)\s*(\S*)", term):
@@ -115,9 +139,73 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _changes: list[tuple[int, kmock.resource, Obj]] = attrs.field(factory=list, init=False)
     _oldest_resumable_rv: int = attrs.field(default=0, init=False)
     _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)  # replaced on every change
+    _faults: list[Fault] = attrs.field(factory=list, init=False)
+    _watch_transports: set[asyncio.BaseTransport] = attrs.field(factory=set, init=False)
+    _history_epoch: int = attrs.field(default=0, init=False)  # forget_history() ends the watches of older epochs
+    expired_watches: int = attrs.field(default=0, init=False)  # 410 Gone answers sent to watches so far
+
+    # ------------------------------------------------------------ opt-in fault injection
+
+    def fail_requests(self, status: int = 503, *, count: int | None = None, seconds: float | None = None,
+                      match: Callable[[kmock.Request], bool] | None = None) -> Fault:
+        """Answer the next ``count`` requests, or all for ``seconds`` (whichever ends first), with ``status``.
+
+        ``match`` narrows it down (default: every request, discovery and watches included); it gets the
+        kmock request (``.method``, ``.resource``, ``.name``, ``.params``, ``.headers``). Returns the
+        fault, whose ``hits`` counts the requests it failed.
+        """
+        if count is None and seconds is None:
+            raise ValueError("a fault needs a count or a duration")
+        until = asyncio.get_running_loop().time() + seconds if seconds is not None else None
+        fault = Fault(status=status, remaining=count, until=until, match=match or (lambda request: True))
+        self._faults.append(fault)
+        return fault
+
+    def heal(self) -> None:
+        """End all injected faults now."""
+        self._faults.clear()
+
+    def drop_watches(self) -> int:
+        """Cut every open watch connection (a reset, not a clean end of stream); returns how many."""
+        dropped = 0
+        for transport in list(self._watch_transports):
+            if not transport.is_closing():
+                transport.abort()
+                dropped += 1
+        self._watch_transports.clear()
+        self._changed.set()  # wake the watch generators, so they notice at once
+        self._changed = asyncio.Event()
+        return dropped
+
+    def forget_history(self) -> None:
+        """Forget all changes so far: every open watch ends with 410 Gone, and so does every watch
+        that resumes from an older resourceVersion; the client has to list again."""
+        self._history_epoch += 1
+        self._changes.clear()
+        self._oldest_resumable_rv = self._last_rv
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _injected_fault(self, request: kmock.Request) -> kmock.KubernetesError | None:
+        if not self._faults:
+            return None
+        now = asyncio.get_running_loop().time()
+        self._faults = [fault for fault in self._faults if fault.active(now)]
+        for fault in self._faults:
+            if fault.match(request):
+                fault.hits += 1
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                reason = ERROR_REASONS.get(fault.status, "InternalError")
+                return kube_error(fault.status, reason, f"injected fault: HTTP {fault.status}")
+        return None
+
+    # ------------------------------------------------------------ serving
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         del self._requests[:-self.request_history]
+        if (fault := self._injected_fault(request)) is not None:
+            return await self._render_error(fault)
         if request.resource is None or request.resource.plural is None:
             return await super()._handle(request)  # discovery and non-Kubernetes URLs: kmock's own
         try:
@@ -237,6 +325,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     async def _watch(self, request: kmock.Request) -> AsyncIterator[Obj | bytes]:
         since = request.params.get("resourceVersion", "0") or "0"
+        epoch = self._history_epoch
         timeout = request.params.get("timeoutSeconds")
         deadline = asyncio.get_running_loop().time() + float(timeout) if timeout else None
         yield b""  # sends the headers now: clients wait for them before they read any events
@@ -248,25 +337,31 @@ class KubeEmulator(kmock.KubernetesEmulator):
             position = int(since)
 
         transport = request._raw_request.transport if request._raw_request is not None else None
-        while transport is None or not transport.is_closing():  # aiohttp does not cancel us on disconnect
-            if position < self._oldest_resumable_rv:
-                yield {"type": "ERROR", "object": {
-                    "apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 410, "reason": "Expired",
-                    "message": f"too old resource version: {position} ({self._oldest_resumable_rv})"}}
-                return
-            start = bisect.bisect_right(self._changes, position, key=lambda change: change[0])
-            changes, changed = self._changes[start:], self._changed
-            for rv, resource, event in changes:
-                position = rv
-                if resource == request.resource and self._selects(request, event["object"]):
-                    yield event
-            if not changes:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await asyncio.wait_for(changed.wait(), timeout=1.0)
-                except TimeoutError:
-                    if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-                        return
+        if transport is not None:
+            self._watch_transports.add(transport)
+        try:
+            while transport is None or not transport.is_closing():  # aiohttp does not cancel us on disconnect
+                if position < self._oldest_resumable_rv or epoch != self._history_epoch:
+                    self.expired_watches += 1
+                    yield {"type": "ERROR", "object": {
+                        "apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 410, "reason": "Expired",
+                        "message": f"too old resource version: {position} ({self._oldest_resumable_rv})"}}
+                    return
+                start = bisect.bisect_right(self._changes, position, key=lambda change: change[0])
+                changes, changed = self._changes[start:], self._changed
+                for rv, resource, event in changes:
+                    position = rv
+                    if resource == request.resource and self._selects(request, event["object"]):
+                        yield event
+                if not changes:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            await asyncio.wait_for(changed.wait(), timeout=1.0)
+                    except TimeoutError:
+                        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+                            return
+        finally:
+            self._watch_transports.discard(transport)
 
     def _commit(self, key: tuple[kmock.resource, str | None, str], event_type: str, obj: Obj) -> Obj:
         self._last_rv += 1

@@ -1,0 +1,16 @@
+"""Scale benchmark of the operator: `python -m bench --resources 1000` (run by hand, it prints a report).
+
+It starts the real in-memory Agent Server, a Kubernetes API (the kmock emulator in this process, or
+a real cluster with `--real-cluster` and KUBECONFIG) and `lgcron run` as a separate process, then
+measures: time until N LangGraphCrons are Ready, create-to-Ready latency, Agent Server requests,
+the operator's RSS, the steady-state resync cost, deletion time, and a plain-httpx baseline.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# tests/operator holds the emulator (kube_emulator.py) and the test-side Kubernetes helpers (kube.py).
+for _path in (ROOT / "operator", ROOT / "tests" / "operator"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))

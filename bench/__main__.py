@@ -1,0 +1,323 @@
+"""python -m bench [--resources N] [--resync-interval S] [--concurrency C] [--real-cluster]: see bench/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import math
+import os
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from langgraph_cron.devserver import AgentServerProcess
+from langgraph_cron.reconcile import Identity, desired_cron, parse_spec
+
+from bench import ROOT
+from bench.cluster import Kube, apply_crd, emulator, is_ready
+from bench.operator_proc import OperatorProcess, cpu_seconds, stop_profile
+
+SPEC = {"schedule": "0 9 1 1 *", "assistantId": "agent"}  # 09:00 on 1 January: nothing fires during the run
+GRAPHS = {"agent": f"{ROOT / 'tests' / 'graphs' / 'echo.py'}:graph"}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+async def bounded(concurrency: int, items: Iterable, fn: Callable[..., Awaitable]) -> None:
+    """fn(item) for every item, at most `concurrency` at a time (workers sharing one iterator)."""
+    it = iter(items)
+
+    async def worker() -> None:
+        for item in it:
+            await fn(item)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]  # nearest rank
+
+
+def table(counts: Counter, *, min_count: int = 0) -> str:
+    shown = [(k, c) for k, c in counts.most_common() if c >= min_count]
+    rest = sum(counts.values()) - sum(c for _, c in shown)
+    return "\n".join(f"      {key:<40} {count:>7}" for key, count in [*shown, *([("(others)", rest)] if rest else [])])
+
+
+def by_endpoint(requests: Counter) -> str:
+    """Agent Server requests {(method, endpoint, code): n} summed by method + endpoint."""
+    summed = Counter()
+    for (method, endpoint, _), count in requests.items():
+        summed[f"{method} {endpoint}"] += count
+    errors = sum(c for (_, _, code), c in requests.items() if not code.startswith("2"))
+    return table(summed) + f"\n      {'(of which non-2xx)':<40} {errors:>7}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, server: AgentServerProcess, kube: Kube, op: OperatorProcess, emu) -> None:
+        self.args, self.server, self.kube, self.op, self.emu = args, server, kube, op, emu
+        self.n, self.conc = args.resources, args.concurrency
+        self.names = [f"bench-{i:05d}" for i in range(self.n)]
+        self.res: dict = {}
+        self.ready_at: dict[str, float] = {}
+        self.list_seconds: list[float] = []
+
+    # ------------------------------------------------------------ helpers
+
+    def cpu(self) -> Counter:
+        return Counter({"operator": cpu_seconds(self.op.proc.pid), "Agent Server": cpu_seconds(self.server._proc.pid),
+                        "bench+emulator": cpu_seconds()})
+
+    def cpu_line(self, before: Counter, wall: float) -> str:
+        used = self.cpu() - before
+        return (f"  CPU seconds in {wall:.1f} s wall: " + ", ".join(f"{k} {v:.1f}" for k, v in used.items())
+                + f" ({os.cpu_count()} cores)")
+
+    def profile(self, name: str):
+        return self.op.profile(Path(self.args.profile) / f"{name}.txt") if self.args.profile else None
+
+    async def poll_until(self, done: Callable[[list[dict]], bool]) -> list[dict]:
+        """List the resources every --poll seconds, noting when each is first seen Ready, until done(items)."""
+        deadline = time.monotonic() + self.args.timeout
+        while True:
+            sent = time.monotonic()
+            items = await self.kube.list()
+            seen = time.monotonic()
+            self.list_seconds.append(seen - sent)
+            for obj in items:
+                if is_ready(obj):
+                    self.ready_at.setdefault(obj["metadata"]["name"], seen)
+            if done(items) or seen > deadline:
+                return items
+            await asyncio.sleep(self.args.poll)
+
+    async def total_requests(self) -> int:
+        return sum((await self.op.server_requests()).values())
+
+    # ------------------------------------------------------------ phases
+
+    async def baseline(self) -> None:
+        """The same N create bodies POSTed with plain httpx (bounded concurrency), then deleted again."""
+        now = datetime.now(UTC)
+        bodies = [desired_cron(parse_spec({**SPEC, "input": {"text": name}}),
+                               Identity(uid=str(uuid.uuid4()), namespace="baseline", name=name, cluster="bench-baseline"),
+                               now, forward_end_time=False) for name in self.names]
+        ids: list[str] = []
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=60,
+                                     limits=httpx.Limits(max_connections=self.conc)) as http:
+            async def create(body: dict) -> None:
+                response = await http.post("/runs/crons", json=body)
+                response.raise_for_status()
+                ids.append(response.json()["cron_id"])
+
+            async def delete(cron_id: str) -> None:
+                (await http.delete(f"/runs/crons/{cron_id}")).raise_for_status()
+
+            await create(bodies[0])  # warm-up (the server's first-request costs), not timed
+            await delete(ids.pop())
+            started = time.monotonic()
+            await bounded(self.conc, bodies, create)
+            self.res["baseline"] = time.monotonic() - started
+            started = time.monotonic()
+            await bounded(self.conc, ids, delete)
+        say(f"\nbaseline: plain httpx, {self.conc} concurrent: {self.n} x POST /runs/crons in {self.res['baseline']:.2f} s "
+            f"({self.n / self.res['baseline']:.0f}/s); deleted again in {time.monotonic() - started:.2f} s")
+
+    async def create(self) -> None:
+        created_at: dict[str, float] = {}
+
+        async def create_one(name: str) -> None:
+            await self.kube.create(name, {**SPEC, "input": {"text": name}})
+            created_at[name] = time.monotonic()
+
+        spy, cpu0, started = self.profile("create"), self.cpu(), time.monotonic()
+        creating = asyncio.create_task(bounded(self.conc, self.names, create_one))
+        await self.poll_until(lambda items: len(self.ready_at) >= self.n and creating.done())
+        await creating
+        wall, requests, rss = time.monotonic() - started, await self.op.server_requests(), self.op.memory_mb("VmHWM")
+        cpu = self.cpu_line(cpu0, wall)
+        await stop_profile(spy)
+        ready = self.res["ready"] = max(self.ready_at.values()) - started if len(self.ready_at) == self.n else None
+        latencies = [max(0.0, self.ready_at[k] - created_at[k]) for k in self.ready_at]
+        self.requests_ready = requests
+
+        say(f"\noperator: {self.n} LangGraphCrons created in {max(created_at.values()) - started:.2f} s "
+            f"({self.conc} concurrent creates)")
+        say(f"  all Ready (Ready=True, observedGeneration=generation) {ready:.2f} s after the first create" if ready
+            else f"  NOT all Ready: {len(self.ready_at)}/{self.n} after {self.args.timeout:g} s")
+        if latencies:
+            say(f"  create->Ready latency: p50 {pct(latencies, 50):.2f} s, p95 {pct(latencies, 95):.2f} s, "
+                f"max {max(latencies):.2f} s (list polled every {self.args.poll:g} s, "
+                f"a list call took {sum(self.list_seconds) / len(self.list_seconds):.3f} s on average)")
+        say(f"  Agent Server requests until all Ready: {sum(requests.values())} "
+            f"({sum(requests.values()) / self.n:.2f} per resource)\n{by_endpoint(requests)}")
+        if self.emu is not None:
+            say(f"  Kubernetes API requests by the operator until all Ready: {sum(self.emu.counts.values())}\n"
+                + table(self.emu.counts, min_count=self.n // 10 or 1))
+        say(f"{cpu}\n  operator peak RSS so far (VmHWM): {rss:.1f} MB; Kubernetes Events in the namespace: "
+            f"{await self.kube.event_reasons()}")
+
+    async def settle(self) -> None:
+        """Agent Server requests the operator still makes after the last resource turned Ready."""
+        last, t0 = sum(self.requests_ready.values()), time.monotonic()
+        last_change = t0
+        while time.monotonic() - last_change < 2.0 and time.monotonic() - t0 < 120:
+            await asyncio.sleep(0.25)
+            if (total := await self.total_requests()) != last:
+                last, last_change = total, time.monotonic()
+        tail = await self.op.server_requests() - self.requests_ready
+        say(f"  after all Ready: {sum(tail.values())} more Agent Server requests, the last "
+            f"{last_change - t0:.1f} s after all Ready" + (":\n" + by_endpoint(tail) if tail else ""))
+        reconciles = await self.op.counter("lgcron_reconciles_total", "backend", "result")
+        say("  reconciles so far: " + ", ".join(f"{'/'.join(k)}={v}" for k, v in sorted(reconciles.items())))
+
+    async def steady(self) -> None:
+        """Three resync passes with nothing to change: requests, RSS after each pass, status writes."""
+        interval = self.args.resync_interval
+        versions = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in await self.kube.list()}
+        before = await self.op.server_requests()
+        first = last = sum(before.values())
+        spy, cpu0, t0 = self.profile("resync"), self.cpu(), time.monotonic()
+        last_change, passes = None, []
+        while time.monotonic() - t0 < 4 * interval + 15 and not (len(passes) >= 3 and time.monotonic() - t0 >= 3 * interval + 2):
+            await asyncio.sleep(0.25)
+            if (total := await self.total_requests()) != last:
+                last, last_change = total, time.monotonic()
+            elif last_change is not None and time.monotonic() - last_change >= 1.0:  # 1 s quiet: the pass is over
+                passes.append((last_change - t0, self.op.memory_mb()))
+                last_change = None
+        window = time.monotonic() - t0
+        cpu = self.cpu_line(cpu0, window)
+        await stop_profile(spy)
+        changed = sum(o["metadata"]["resourceVersion"] != versions.get(o["metadata"]["name"]) for o in await self.kube.list())
+        self.res["per_pass"] = (last - first) / len(passes) if passes else None
+        self.res["rss_passes"] = [rss for _, rss in passes[:3]]
+
+        say(f"\nsteady state: {window:.1f} s from a quiet moment, {len(passes)} resync passes seen")
+        for i, (at, rss) in enumerate(passes, 1):
+            say(f"  pass {i} at +{at:4.1f} s: operator RSS after it {rss:.1f} MB")
+        say(f"  Agent Server requests: {last - first} in {window:.1f} s = {(last - first) / window:.3f}/s"
+            + (f", {self.res['per_pass']:.1f} per pass" if passes else "")
+            + f"\n{by_endpoint(await self.op.server_requests() - before)}\n{cpu}")
+        say(f"  status writes: {'none' if not changed else 'YES'} ({changed} of {len(versions)} resourceVersions changed)")
+
+    async def delete(self) -> None:
+        """Delete all resources: the finalizers delete their crons."""
+        before, k8s_before = await self.op.server_requests(), Counter(self.emu.counts) if self.emu else None
+        cpu0, started = self.cpu(), time.monotonic()
+        await bounded(self.conc, self.names, self.kube.delete)
+        left = await self.poll_until(lambda items: not items)
+        wall = time.monotonic() - started
+        leftovers = await server_crons(self.server.url)
+        say(f"\ndeletion: {self.n} deleted ({self.conc} concurrent) and "
+            + (f"gone in {wall:.2f} s" if not left else f"{len(left)} still present after {self.args.timeout:g} s")
+            + f"; crons left on the server: {leftovers}\n{by_endpoint(await self.op.server_requests() - before)}")
+        if self.emu is not None:
+            say("  Kubernetes API requests by the operator:\n" + table(self.emu.counts - k8s_before, min_count=self.n // 10 or 1))
+        say(self.cpu_line(cpu0, wall))
+        self.res["rss_peak"], log = self.op.memory_mb("VmHWM"), self.op.log_path.read_bytes()
+        say(f"operator peak RSS over the whole run (VmHWM): {self.res['rss_peak']:.1f} MB; "
+            f"its log: {log.count(bytes([10]))} lines, {len(log) / 1024:.0f} KB")
+
+    def targets(self) -> None:
+        res, n = self.res, self.n
+        ready, rss, per_pass = res.get("ready"), res.get("rss_passes", []), res.get("per_pass")
+        ratio = ready / res["baseline"] if ready is not None else None
+        growth = rss[-1] - rss[0] if len(rss) >= 3 else None
+        limit = math.ceil(n / 1000) + 1
+        rows = [
+            ("all Ready time / baseline <= 3", ratio is not None and ratio <= 3,
+             "n/a" if ratio is None else f"{ratio:.2f} ({ready:.2f} s / {res['baseline']:.2f} s)"),
+            ("all Ready within 30 s", ready is not None and ready <= 30, "n/a" if ready is None else f"{ready:.2f} s"),
+            ("operator peak RSS <= 150 MB", res["rss_peak"] <= 150, f"{res['rss_peak']:.1f} MB"),
+            ("no RSS growth over 3 passes (<= 2 MB)", growth is not None and growth <= 2,
+             "n/a" if growth is None else f"{growth:+.1f} MB ({', '.join(f'{r:.1f}' for r in rss)})"),
+            (f"steady-state requests per pass <= {limit}", per_pass is not None and per_pass <= limit,
+             "n/a" if per_pass is None else f"{per_pass:.1f}"),
+        ]
+        say(f"\nTARGETS (N={n})")
+        for name, ok, measured in rows:
+            say(f"  {'PASS' if ok else 'FAIL'}  {name:<42} {measured}")
+
+
+async def server_crons(server_url: str, cluster: str = "bench") -> int:
+    """Crons the operator made (tagged lgcron.io/cluster=bench) still on the server."""
+    async with httpx.AsyncClient(base_url=server_url, timeout=60) as http:
+        response = await http.post("/runs/crons/count", json={"metadata": {"lgcron.io/cluster": cluster}})
+        response.raise_for_status()
+        return response.json()
+
+
+async def run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="lgcron-bench-"))
+    async with contextlib.AsyncExitStack() as stack:  # tears down in reverse: operator, namespace, Kubernetes, server
+        (workdir / "server").mkdir()
+        server = AgentServerProcess(GRAPHS, workdir=workdir / "server")
+        stack.callback(server.stop)
+        await asyncio.to_thread(server.start)
+        if args.real_cluster:
+            kubeconfig, emu = Path(os.environ["KUBECONFIG"]).expanduser(), None
+            await asyncio.to_thread(apply_crd, kubeconfig)
+            where = f"real cluster ({kubeconfig})"
+        else:
+            kubeconfig, emu = await stack.enter_async_context(emulator(workdir))
+            where = "kmock emulator (tests/operator/kube_emulator.py) in the bench process"
+        kube = Kube(kubeconfig, f"lgcron-bench-{secrets.token_hex(3)}", args.concurrency)
+        stack.push_async_callback(kube.aclose)
+        await kube.create_namespace()
+        stack.push_async_callback(kube.delete_namespace)
+        say(f"== lgcron bench: N={args.resources}, concurrency {args.concurrency}, resync interval "
+            f"{args.resync_interval:g} s, {os.cpu_count()} cores\n   Kubernetes: {where}, namespace {kube.namespace}\n"
+            f"   Agent Server: in-memory langgraph-api {importlib.metadata.version('langgraph-api')} at {server.url}\n"
+            f"   logs: {workdir}/operator.log, {server.log_path}")
+        op = OperatorProcess(kubeconfig=kubeconfig, namespace=kube.namespace, server_url=server.url,
+                             resync=args.resync_interval, log_path=workdir / "operator.log")
+        bench = Bench(args, server, kube, op, emu)
+        await bench.baseline()  # before the operator starts: the server is otherwise idle
+        stack.push_async_callback(op.stop)
+        op.start()
+        await op.wait_started()
+        say(f"operator started (pid {op.proc.pid}, RSS {op.memory_mb():.1f} MB idle)")
+        await bench.create()
+        await bench.settle()
+        await bench.steady()
+        await bench.delete()
+        bench.targets()
+        say("\nteardown: stopping the operator, the Kubernetes API and the Agent Server")
+    say(f"done (logs kept in {workdir})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--resources", type=int, default=1000, metavar="N", help="LangGraphCrons to create (1000)")
+    parser.add_argument("--resync-interval", type=float, default=10.0, metavar="S", help="LGCRON_RESYNC_INTERVAL (10)")
+    parser.add_argument("--concurrency", type=int, default=10, metavar="C",
+                        help="concurrent creates/deletes of the resources, and of the baseline's crons (10)")
+    parser.add_argument("--poll", type=float, default=0.15, metavar="S", help="list polling period (0.15)")
+    parser.add_argument("--timeout", type=float, default=180.0, metavar="S", help="give up waiting after (180)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="py-spy the operator (pip install py-spy) while creating and resyncing: DIR/{create,resync}.txt")
+    parser.add_argument("--real-cluster", action="store_true", help="use the cluster in $KUBECONFIG, not the emulator")
+    args = parser.parse_args()
+    if args.real_cluster and not os.environ.get("KUBECONFIG"):
+        parser.error("--real-cluster needs KUBECONFIG")
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted; everything was stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The Kubernetes side: the kmock emulator served from this process's event loop, or a real cluster."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import ssl
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import kmock
+import kubernetes
+from kube import (
+    LGCRON_API_VERSION,
+    LGCRON_KIND,
+    LGCRON_PLURAL,
+    KubeTestApi,
+    api_path,
+    ensure_crds,
+)
+from kube_emulator import KubeEmulator
+
+from bench import ROOT
+
+CRD_MANIFEST = ROOT / "crds" / "langgraphcron.yaml"
+
+
+@attrs.define(kw_only=True)
+class CountingEmulator(KubeEmulator):
+    """The tests' emulator, counting the requests of everyone but the bench (whose client is httpx)."""
+
+    counts: collections.Counter = attrs.field(factory=collections.Counter, init=False)
+
+    async def _handle(self, request: kmock.Request) -> Any:
+        if not request.headers.get("User-Agent", "").startswith("python-httpx"):
+            what = request.resource.plural if request.resource and request.resource.plural else "(other)"
+            watch = " (watch)" if request.params.get("watch") in ("true", "1") else ""
+            self.counts[f"{request.method.value} {what}{'/' + request.subresource if request.subresource else ''}{watch}"] += 1
+        return await super()._handle(request)
+
+
+@contextlib.asynccontextmanager
+async def emulator(workdir: Path) -> AsyncIterator[tuple[Path, CountingEmulator]]:
+    """Start kmock (as tests/operator/conftest.py's fixtures do, without pytest); yield a kubeconfig for it."""
+    async with CountingEmulator() as emu, kmock.Server(emu):
+        with warnings.catch_warnings(category=DeprecationWarning, action="ignore"):
+            emu.resources.load_bundled()
+        emu.resources[f"{LGCRON_API_VERSION}/{LGCRON_PLURAL}"] = kmock.ResourceInfo(
+            kind=LGCRON_KIND, singular="langgraphcron", shortnames={"lgcron", "lgc"}, namespaced=True,
+            verbs={"create", "get", "list", "watch", "patch", "update", "delete"}, subresources={"status"})
+        path = workdir / "kubeconfig"
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+            "clusters": [{"name": "kmock", "cluster": {"server": str(emu.url).rstrip("/")}}],
+            "users": [{"name": "kmock", "user": {}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+        }))
+        yield path, emu
+
+
+def apply_crd(kubeconfig: Path) -> None:
+    api = KubeTestApi(kubeconfig, "default")
+    try:
+        ensure_crds(api, CRD_MANIFEST)
+    finally:
+        api.close()
+
+
+class Kube:
+    """An async client for one namespace's LangGraphCrons (any kubeconfig with token or client-cert auth)."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, concurrency: int) -> None:
+        cfg = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+        tls = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if not cfg.verify_ssl:
+            tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+        if cfg.cert_file:
+            tls.load_cert_chain(cfg.cert_file, cfg.key_file)
+        if cfg.refresh_api_key_hook:
+            cfg.refresh_api_key_hook(cfg)  # exec plugins (EKS, GKE): fetch the token now
+        headers = {a["key"]: a["value"] for a in cfg.auth_settings().values() if a["in"] == "header" and a["value"]}
+        self.namespace = namespace
+        self.http = httpx.AsyncClient(base_url=cfg.host, verify=tls, timeout=60, headers=headers,
+                                      limits=httpx.Limits(max_connections=concurrency + 2))
+
+    def path(self, name: str | None = None) -> str:
+        return api_path(LGCRON_API_VERSION, LGCRON_PLURAL, self.namespace, name)
+
+    async def call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
+        response = await self.http.request(
+            method, path, content=None if body is None else json.dumps(body), headers={"content-type": content_type})
+        response.raise_for_status()
+        return response.json()
+
+    async def create_namespace(self) -> None:
+        await self.call("POST", api_path("v1", "namespaces"), {"metadata": {"name": self.namespace}})
+
+    async def delete_namespace(self) -> None:
+        """Release leftovers' finalizers first: with the operator gone they would block the namespace forever."""
+        for obj in await self.list():
+            with contextlib.suppress(httpx.HTTPStatusError):
+                await self.call("PATCH", self.path(obj["metadata"]["name"]), {"metadata": {"finalizers": None}},
+                                "application/merge-patch+json")
+        with contextlib.suppress(httpx.HTTPStatusError):
+            await self.call("DELETE", api_path("v1", "namespaces", name=self.namespace))
+
+    async def create(self, name: str, spec: dict[str, Any]) -> None:
+        await self.call("POST", self.path(), {"apiVersion": LGCRON_API_VERSION, "kind": LGCRON_KIND,
+                                              "metadata": {"name": name}, "spec": spec})
+
+    async def delete(self, name: str) -> None:
+        await self.call("DELETE", self.path(name))
+
+    async def list(self) -> list[dict[str, Any]]:
+        return (await self.call("GET", self.path()))["items"]
+
+    async def event_reasons(self) -> str:
+        """The namespace's Kubernetes Events, counted by reason."""
+        items = (await self.call("GET", api_path("v1", "events", self.namespace)))["items"]
+        reasons = collections.Counter(e.get("reason") for e in items)
+        return f"{len(items)} (" + ", ".join(f"{r}={c}" for r, c in reasons.most_common()) + ")"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
