@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import sys
 
@@ -26,6 +27,9 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if not args.verbose:
+        # One INFO line per Agent Server request drowns the operator's own lines at scale.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     # kopf resolves credentials itself: in-cluster service account, else KUBECONFIG / ~/.kube/config.
     kopf.run(
         clusterwide=args.all_namespaces,

@@ -171,10 +171,10 @@ async def _resync_pass(memo: kopf.Memo) -> None:
                 await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
     for obj in dirty:
         current = memo.registry.get(obj.identity.uid)
-        if current is None or current["metadata"].get("deletionTimestamp"):
-            continue
-        if FINALIZER not in (current["metadata"].get("finalizers") or []):
-            continue
+        if current is None or current["metadata"].get("deletionTimestamp") or not obj.status.conditions:
+            continue  # gone, going, or never reconciled yet: kopf's own handlers have it
+        if current["metadata"].get("resourceVersion") != snapshot[obj.identity.uid]["metadata"].get("resourceVersion"):
+            continue  # changed since the snapshot: its handler has just reconciled (or will)
         try:
             await _reconcile_and_store(memo, current)
         except Exception:  # one object's surprise must not starve the rest of the pass
