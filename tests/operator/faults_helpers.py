@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,7 +22,7 @@ from typing import Any
 
 import kubernetes
 from langgraph_cron.agent_server import AgentServerClient, Cron
-from operator_helpers import condition, resource
+from operator_helpers import condition, lgcron_command, resource
 
 UID_KEY = "lgcron.io/uid"
 NAMESPACE_KEY = "lgcron.io/namespace"
@@ -47,14 +45,6 @@ def env_seed(name: str = "LGCRON_FAULTS_SEED") -> int:
 
 
 # ---------------------------------------------------------------- the operator as a process
-
-
-def lgcron_command() -> list[str]:
-    script = Path(sys.executable).with_name("lgcron")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("lgcron")
-    return [found] if found else [sys.executable, "-m", "langgraph_cron.cli"]
 
 
 class OperatorProcess:

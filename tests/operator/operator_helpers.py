@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from langgraph_cron.agent_server import AgentServerClient, Cron
@@ -48,3 +51,12 @@ async def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+def lgcron_command() -> list[str]:
+    """The `lgcron` console script of this interpreter's environment, as users run it."""
+    script = Path(sys.executable).with_name("lgcron")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("lgcron")
+    return [found] if found else [sys.executable, "-m", "langgraph_cron.cli"]

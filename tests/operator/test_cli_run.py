@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import socket
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
+from langgraph_cron.devserver import free_port
+from operator_helpers import lgcron_command
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(120)]
-
-
-def lgcron_command() -> list[str]:
-    script = Path(sys.executable).with_name("lgcron")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("lgcron")
-    return [found] if found else [sys.executable, "-m", "langgraph_cron.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_lgcron_run_reconciles_a_resource_and_serves_liveness_and_metrics(kube, kubeconfig_path, agent_server, tmp_path):
