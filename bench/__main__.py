@@ -23,7 +23,7 @@ from langgraph_cron.devserver import AgentServerProcess
 from langgraph_cron.reconcile import Identity, desired_cron, parse_spec
 
 from bench import ROOT
-from bench.cluster import Kube, apply_crd, emulator, is_ready
+from bench.cluster import Kube, Observer, apply_crd, emulator
 from bench.operator_proc import OperatorProcess, cpu_seconds, stop_profile
 
 SPEC = {"schedule": "0 9 1 1 *", "assistantId": "agent"}  # 09:00 on 1 January: nothing fires during the run
@@ -71,8 +71,8 @@ class Bench:
         self.n, self.conc = args.resources, args.concurrency
         self.names = [f"bench-{i:05d}" for i in range(self.n)]
         self.res: dict = {}
-        self.ready_at: dict[str, float] = {}
-        self.list_seconds: list[float] = []
+        self.observer = Observer(kube)
+        self.ready_at = self.observer.ready_at
 
     # ------------------------------------------------------------ helpers
 
@@ -87,21 +87,6 @@ class Bench:
 
     def profile(self, name: str):
         return self.op.profile(Path(self.args.profile) / f"{name}.txt") if self.args.profile else None
-
-    async def poll_until(self, done: Callable[[list[dict]], bool]) -> list[dict]:
-        """List the resources every --poll seconds, noting when each is first seen Ready, until done(items)."""
-        deadline = time.monotonic() + self.args.timeout
-        while True:
-            sent = time.monotonic()
-            items = await self.kube.list()
-            seen = time.monotonic()
-            self.list_seconds.append(seen - sent)
-            for obj in items:
-                if is_ready(obj):
-                    self.ready_at.setdefault(obj["metadata"]["name"], seen)
-            if done(items) or seen > deadline:
-                return items
-            await asyncio.sleep(self.args.poll)
 
     async def total_requests(self) -> int:
         return sum((await self.op.server_requests()).values())
@@ -144,7 +129,7 @@ class Bench:
 
         spy, cpu0, started = self.profile("create"), self.cpu(), time.monotonic()
         creating = asyncio.create_task(bounded(self.conc, self.names, create_one))
-        await self.poll_until(lambda items: len(self.ready_at) >= self.n and creating.done())
+        await self.observer.until(lambda: len(self.ready_at) >= self.n and creating.done(), self.args.timeout)
         await creating
         wall, requests, rss = time.monotonic() - started, await self.op.server_requests(), self.op.memory_mb("VmHWM")
         cpu = self.cpu_line(cpu0, wall)
@@ -159,8 +144,7 @@ class Bench:
             else f"  NOT all Ready: {len(self.ready_at)}/{self.n} after {self.args.timeout:g} s")
         if latencies:
             say(f"  create->Ready latency: p50 {pct(latencies, 50):.2f} s, p95 {pct(latencies, 95):.2f} s, "
-                f"max {max(latencies):.2f} s (list polled every {self.args.poll:g} s, "
-                f"a list call took {sum(self.list_seconds) / len(self.list_seconds):.3f} s on average)")
+                f"max {max(latencies):.2f} s (Ready seen through a watch)")
         say(f"  Agent Server requests until all Ready: {sum(requests.values())} "
             f"({sum(requests.values()) / self.n:.2f} per resource)\n{by_endpoint(requests)}")
         if self.emu is not None:
@@ -218,8 +202,8 @@ class Bench:
         before, k8s_before = await self.op.server_requests(), Counter(self.emu.counts) if self.emu else None
         cpu0, started = self.cpu(), time.monotonic()
         await bounded(self.conc, self.names, self.kube.delete)
-        left = await self.poll_until(lambda items: not items)
-        wall = time.monotonic() - started
+        await self.observer.until(lambda: not self.observer.present, self.args.timeout)
+        wall, left = time.monotonic() - started, self.observer.present
         leftovers = await server_crons(self.server.url)
         say(f"\ndeletion: {self.n} deleted ({self.conc} concurrent) and "
             + (f"gone in {wall:.2f} s" if not left else f"{len(left)} still present after {self.args.timeout:g} s")
@@ -285,6 +269,8 @@ async def run(args: argparse.Namespace) -> None:
         op = OperatorProcess(kubeconfig=kubeconfig, namespace=kube.namespace, server_url=server.url,
                              resync=args.resync_interval, log_path=workdir / "operator.log")
         bench = Bench(args, server, kube, op, emu)
+        bench.observer.start()
+        stack.push_async_callback(bench.observer.stop)
         await bench.baseline()  # before the operator starts: the server is otherwise idle
         stack.push_async_callback(op.stop)
         op.start()
@@ -305,7 +291,6 @@ def main() -> None:
     parser.add_argument("--resync-interval", type=float, default=10.0, metavar="S", help="LGCRON_RESYNC_INTERVAL (10)")
     parser.add_argument("--concurrency", type=int, default=10, metavar="C",
                         help="concurrent creates/deletes of the resources, and of the baseline's crons (10)")
-    parser.add_argument("--poll", type=float, default=0.15, metavar="S", help="list polling period (0.15)")
     parser.add_argument("--timeout", type=float, default=180.0, metavar="S", help="give up waiting after (180)")
     parser.add_argument("--profile", metavar="DIR",
                         help="py-spy the operator (pip install py-spy) while creating and resyncing: DIR/{create,resync}.txt")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import json
 import ssl
+import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,21 @@ class Kube:
     async def list(self) -> list[dict[str, Any]]:
         return (await self.call("GET", self.path()))["items"]
 
+    async def list_with_version(self) -> tuple[list[dict[str, Any]], str]:
+        found = await self.call("GET", self.path())
+        return found["items"], found["metadata"]["resourceVersion"]
+
+    async def watch(self, resource_version: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(type, object) from one watch connection, until the server ends it."""
+        params = {"watch": "true", "resourceVersion": resource_version, "allowWatchBookmarks": "false",
+                  "timeoutSeconds": "300"}
+        async with self.http.stream("GET", self.path(), params=params, timeout=None) as response:
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if line.strip():
+                    event = json.loads(line)
+                    yield event["type"], event["object"]
+
     async def event_reasons(self) -> str:
         """The namespace's Kubernetes Events, counted by reason."""
         items = (await self.call("GET", api_path("v1", "events", self.namespace)))["items"]
@@ -134,3 +151,66 @@ def is_ready(obj: dict[str, Any]) -> bool:
     status = obj.get("status") or {}
     return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+class Observer:
+    """Follows the namespace's LangGraphCrons with one list + watch (a list poll of N objects would
+    cost the emulator, which shares the machine with the operator, more CPU than the thing measured).
+
+    Records when each object was first seen Ready and which objects still exist.
+    """
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+        self.ready_at: dict[str, float] = {}
+        self.present: set[str] = set()
+        self.synced = False  # the first list arrived
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def _see(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self.present.discard(name)
+        else:
+            self.present.add(name)
+            if is_ready(obj):
+                self.ready_at.setdefault(name, time.monotonic())
+        self._changed.set()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                items, version = await self.kube.list_with_version()
+                self.present = set()
+                for obj in items:
+                    self._see("ADDED", obj)
+                self.synced = True
+                self._changed.set()
+                async for kind, obj in self.kube.watch(version):
+                    if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        self._see(kind, obj)
+                    elif kind == "ERROR":
+                        break  # 410 Gone and the like: list again
+            except (httpx.HTTPError, json.JSONDecodeError):
+                await asyncio.sleep(0.2)
+
+    async def until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Wait until done() holds (checked after every change), or the timeout; returns done()."""
+        deadline = time.monotonic() + timeout
+        while not (self.synced and done()):
+            self._changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+        return True

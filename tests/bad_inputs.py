@@ -57,13 +57,6 @@ def _nested(depth: int) -> dict[str, Any]:
 OVERSIZED_INPUT = {"text": "x" * (1024 * 1024 + 64)}
 TOO_DEEP = _nested(40)  # the model allows 32 levels
 
-_ANNOTATION_LIMIT = (
-    "kopf keeps the whole spec in the metadata annotation lgcron.io/last-handled-configuration, but an "
-    "apiserver allows at most 256 KiB of annotations per object (kmock emulates that limit here): every kopf "
-    "patch of such an object fails with 422 and kopf retries with throttling"
-)
-
-
 @dataclass(frozen=True)
 class Case:
     name: str  # also the resource name (DNS-1123)
@@ -77,8 +70,6 @@ class Case:
     schema_prunes: tuple[str, ...] = ()  # spec paths a real cluster prunes as unknown fields
     known_problem: str = ""  # non-empty: the product gets this case wrong today (pinned xfail)
     model_problem: bool = False  # the known problem is in parse_spec itself (the unit test pins it too)
-    # Checked on kmock only, without the apiserver's 256 KiB annotation limit (a real cluster has it).
-    kmock_only: bool = False
 
     @property
     def covered_field(self) -> str:
@@ -135,9 +126,9 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- input
     _c("input-string", {"input": "hello"}, "spec.input"),
     _c("input-list-of-scalars", {"input": [{"text": "a"}, 2]}, "spec.input"),
-    # The operator's own verdict, on kmock without the apiserver's annotation limit; what a real apiserver
-    # makes of it is the known problem input-over-1mib-on-an-apiserver below.
-    _c("input-over-1mib", {"input": OVERSIZED_INPUT}, "spec.input", kmock_only=True),
+    # Also proves the object can be marked handled: an apiserver caps annotations at 256 KiB (the
+    # emulator enforces it too), so kopf's bookkeeping must not copy the spec into one.
+    _c("input-over-1mib", {"input": OVERSIZED_INPUT}, "spec.input"),
     _c("input-nested-too-deep", {"input": TOO_DEEP}, "spec.input"),
     # ---------------------------------------------------------------- metadata
     _c("metadata-reserved-key", {"metadata": {"lgcron.io/uid": "forged"}}, "spec.metadata"),
@@ -241,19 +232,14 @@ CASES: list[Case] = [
        schema_prunes=("end_time",)),
     _c("server-url-port-out-of-range", {"server": {"url": "http://127.0.0.1:99999"}}, "spec.server.url"),
     _c("server-url-without-host", {"server": {"url": "http://"}}, "spec.server.url"),
-    # ---------------------------------------------------------------- known problems (pinned)
-    # Fixed after the catalogue found them: now regular cases.
+    # ---------------------------------------------------------------- found by the catalogue, fixed since
     _c("thread-urn-uuid", {"threadId": f"urn:uuid:{THREAD}"}, "spec.threadId", schema_rejects=True),
     _c("end-time-numeric-string", {"endTime": "1700000000"}, "spec.endTime", schema_rejects=True),
     _c("server-url-trailing-newline", {"server": {"url": "https://my-deployment.example.com\n"}}, "spec.server.url"),
     _c("input-nested-250-levels", {"input": _nested(250)}, "spec.input"),
     _c("config-configurable-nested-too-deep", {"config": {"configurable": TOO_DEEP}}, "spec.config"),
     _c("input-over-128kib", {"input": {"text": "x" * 140_000}}, "spec.input"),
-    # ---------------------------------------------------------------- known problems (pinned)
-    _c("input-over-1mib-on-an-apiserver", {"input": OVERSIZED_INPUT}, "spec.input", covers="input",
-       known_problem=_ANNOTATION_LIMIT + ": the InvalidSpec condition is never written, and after a delete the "
-       "finalizer is never removed"),
-    # The largest valid input fits with kopf's copy of the spec in the 256 KiB annotation budget.
+    # The largest valid input, well within the 128 KiB spec limit.
     _c("input-100kib", {"input": {"text": "x" * 100_000}}, "the cron is scheduled", covers="input",
        reason="Scheduled", ready=True),
 ]

@@ -10,6 +10,8 @@ carries the headers).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import logging
 import random
@@ -109,12 +111,15 @@ class ServerUnavailable(AgentServerError):
     reason = "ServerUnavailable"
 
 
-def make_http_client(*, verify: bool | str = True, timeout: float = 30.0) -> httpx.AsyncClient:
+def make_http_client(
+    *, verify: bool | str = True, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
     """The one shared client. `verify` may be a CA bundle path; redirects are not followed so the
-    key header never travels to another host."""
+    key header never travels to another host. `transport` replaces the network (tests)."""
     if isinstance(verify, str):
         verify = ssl.create_default_context(cafile=verify)
     return httpx.AsyncClient(
+        transport=transport,
         verify=verify,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=False,
@@ -170,8 +175,18 @@ def _detail(response: httpx.Response) -> str:
 
 
 class AgentServerClient:
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
         self._http = http
+        # Bounds this server's requests in flight. Without it, 1000 objects handled at once queue
+        # 1000 requests inside httpcore's pool, which rescans its whole queue on every state change.
+        self._gate = gate or contextlib.nullcontext()
         self.base_url = base_url.rstrip("/")
         # Keys read from files often carry a trailing newline, which httpx would reject (and echo).
         self._api_key = (api_key or "").strip() or None
@@ -355,7 +370,8 @@ class AgentServerClient:
                 raise Unauthorized(f"{where}: the API key contains characters not allowed in an HTTP header")
             headers["x-api-key"] = self._api_key
         try:
-            response = await self._http.request(method, self.base_url + path, json=json, headers=headers)
+            async with self._gate:
+                response = await self._http.request(method, self.base_url + path, json=json, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise Rejected(self._redact(f"{where}: invalid Agent Server URL: {exc}")) from None
         except httpx.HTTPError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -218,7 +218,7 @@ def _api_message(exc: Any) -> str:
 async def gc_pass(
     service: Any,
     kube: Any,
-    registry: dict[str, Any],
+    registry: Mapping[str, Any],
     *,
     clusterwide: bool,
     post_event: Callable[[dict[str, Any], str, str], None],

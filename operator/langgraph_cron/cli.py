@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the operator",
         description=(
             "Run the operator. Uses in-cluster credentials inside a pod, else KUBECONFIG. "
-            "Settings come from the environment: LGCRON_SERVER_URL, LGCRON_API_KEY, LGCRON_RESYNC_INTERVAL, "
-            "LGCRON_REQUEST_TIMEOUT, LGCRON_CA_BUNDLE, LGCRON_FORWARD_END_TIME."
+            "Settings come from LGCRON_* environment variables (LGCRON_SERVER_URL, LGCRON_API_KEY_SECRET, "
+            "LGCRON_RESYNC_INTERVAL, ...): the table under 'Operator settings' in the README lists them all."
         ),
     )
     scope = run.add_mutually_exclusive_group(required=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import kopf
@@ -17,6 +18,7 @@ from langgraph_cron import metrics
 from langgraph_cron.agent_server import make_http_client
 from langgraph_cron.audit import collect_forever
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
+from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storage
 from langgraph_cron.kube import KubeClient, load_api_client
 from langgraph_cron.models import GROUP, PLURAL, VERSION
 from langgraph_cron.reconcile import status_patch
@@ -30,11 +32,9 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    # Keep kopf's bookkeeping in annotations: the CRD's status schema is strict and would prune it.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    # kopf's bookkeeping lives in status.kopf, written together with the status (see diffbase.py).
+    settings.persistence.progress_storage = progress_storage()
+    settings.persistence.diffbase_storage = StatusDigestDiffBaseStorage(settings.persistence.progress_storage)
     # The GC may only judge crons of namespaces this operator watches.
     memo.clusterwide = settings.peering.clusterwide
     config = Settings.from_env()
@@ -55,7 +55,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     # One lock per object: the resync pass and the change handlers must never both create a cron.
     memo.locks = {}
     # Every LangGraphCron as last seen by the watch: what the batched resync pass works on.
-    memo.registry = {}
+    memo.registry = BodyRegistry()
     memo.tasks = {}  # mutable: kopf gives each object a shallow copy of memo
     logger.info(
         "lgcron operator started: default server %s, resync every %ss",
@@ -124,19 +124,40 @@ async def _reconcile_and_store(memo: kopf.Memo, body: Any, attempt: int = 0) -> 
     return result
 
 
-@kopf.on.event(*RESOURCE)
-async def remember_cron(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Keep the registry the resync pass reads: the latest body of every LangGraphCron."""
+class BodyRegistry(Mapping[str, dict[str, Any]]):
+    """The latest body of every LangGraphCron, by uid: what the resync pass and the GC read.
+
+    A view of kopf's index `lgcron_bodies` (kopf keeps it current and drops deleted objects);
+    an index handler, unlike an on.event one, does not log a line for every watch event.
+    """
+
+    def __init__(self) -> None:
+        self.index: kopf.Index | None = None  # set by the index handler's first call
+
+    def __getitem__(self, uid: str) -> dict[str, Any]:
+        for body in self.index[uid] if self.index is not None else ():
+            return body
+        raise KeyError(uid)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.index) if self.index is not None else ())
+
+    def __len__(self) -> int:
+        return len(self.index) if self.index is not None else 0
+
+
+@kopf.index(*RESOURCE)
+async def lgcron_bodies(body: kopf.Body, memo: kopf.Memo, lgcron_bodies: kopf.Index, **_: Any) -> dict[str, Any]:
+    memo.registry.index = lgcron_bodies
     if "resync" not in memo.tasks:
         # Started from a handler, not at start-up, so it inherits kopf's context (Event posting).
         memo.tasks["resync"] = asyncio.create_task(_resync_forever(memo), name="lgcron resync")
     if memo.service.settings.gc_interval and "gc" not in memo.tasks:
         memo.tasks["gc"] = asyncio.create_task(collect_forever(memo), name="lgcron gc")
-    uid = body["metadata"]["uid"]
-    if event.get("type") == "DELETED":
-        memo.registry.pop(uid, None)
-    else:
-        memo.registry[uid] = dict(body)
+    meta = body["metadata"]
+    if meta["uid"] not in memo.registry and FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
+        memo.service.mark_pristine(meta["uid"])  # first sight, and nobody has handled it yet
+    return {meta["uid"]: dict(body)}
 
 
 async def _resync_forever(memo: kopf.Memo) -> None:
@@ -158,6 +179,7 @@ async def _resync_pass(memo: kopf.Memo) -> None:
         for uid, body in list(memo.registry.items())
         if FINALIZER in (body["metadata"].get("finalizers") or []) and not body["metadata"].get("deletionTimestamp")
     }
+    memo.service.keep_only(memo.registry.keys())
     objects = [_cron_object(memo, body) for body in snapshot.values()]
     in_sync, dirty = await memo.service.resync(objects)
     for obj, result in in_sync:
@@ -209,4 +231,4 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
             result.status.conditions[0].message, delay=result.retry_after or SLOW_RETRY_SECONDS
         )
     memo.locks.pop(obj.identity.uid, None)
-    memo.service.managed.forget(obj.identity.uid)
+    memo.service.forget(obj.identity.uid)

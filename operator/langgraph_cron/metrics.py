@@ -45,19 +45,23 @@ class ManagedResources:
 
     def __init__(self) -> None:
         self._state: dict[str, tuple[str, str]] = {}
-
-    def update(self, uid: str, backend: str, ready: bool) -> None:
-        self._state[uid] = (backend, "true" if ready else "false")
-        self._publish()
-
-    def forget(self, uid: str) -> None:
-        self._state.pop(uid, None)
-        self._publish()
-
-    def _publish(self) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for key in self._state.values():
-            counts[key] = counts.get(key, 0) + 1
+        self._counts: dict[tuple[str, str], int] = {}
         for backend in ("agentServer", "cronJob"):
             for ready in ("true", "false"):
-                MANAGED.labels(backend, ready).set(counts.get((backend, ready), 0))
+                MANAGED.labels(backend, ready).set(0)  # every series exists from the start, at 0
+
+    def update(self, uid: str, backend: str, ready: bool) -> None:
+        self._move(self._state.get(uid), (backend, "true" if ready else "false"))
+        self._state[uid] = (backend, "true" if ready else "false")
+
+    def forget(self, uid: str) -> None:
+        self._move(self._state.pop(uid, None), None)
+
+    def _move(self, old: tuple[str, str] | None, new: tuple[str, str] | None) -> None:
+        """One resource changes series: two gauge updates, not a recount of every resource."""
+        if old == new:
+            return
+        for key, step in ((old, -1), (new, +1)):
+            if key is not None:
+                self._counts[key] = self._counts.get(key, 0) + step
+                MANAGED.labels(*key).set(self._counts[key])

@@ -31,9 +31,9 @@ CATEGORIES = ["langgraph"]
 # Metadata keys the operator owns on every cron it creates; users may not set them.
 RESERVED_METADATA_PREFIX = "lgcron.io/"
 
-# Bounds on free-form content. Size: kopf keeps the last handled spec in an annotation, and the API
-# server caps all annotations of an object at 256 KiB; the payload also travels in every run request
-# (and in the cronJob backend's Pod spec). Depth: deep nesting is a classic parser-exhaustion input.
+# Bounds on free-form content. Size: the payload is stored with the cron and travels in every run
+# request (and in the cronJob backend's CronJob, which etcd caps with its object at ~1.5 MiB).
+# Depth: deep nesting is a classic parser-exhaustion input.
 MAX_SPEC_BYTES = 128 * 1024
 MAX_NESTING = 32
 
@@ -370,6 +370,14 @@ class LangGraphCronStatus(CamelModel):
         default=None, description="cronJob backend: when a Job last completed successfully."
     )
     last_run: LastRun | None = Field(default=None, description="cronJob backend: the newest Job.")
+    kopf: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The operator's bookkeeping: handledDigest (a digest of the spec, labels and annotations last "
+            "handled, how an edit is told from a restart) and the progress of handlers being retried."
+        ),
+        json_schema_extra=PRESERVE_UNKNOWN,
+    )
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)

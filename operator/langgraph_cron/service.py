@@ -7,9 +7,10 @@ and when to retry. It never raises for expected failures: every failure is an `O
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -137,6 +138,9 @@ class CronService:
         self.managed = metrics.ManagedResources()
         # Last key read per Secret: lets a deletion finish after its namespace's Secret is gone.
         self._last_known_keys: dict[tuple[str, str, str], str] = {}
+        self._gates: dict[str, asyncio.Semaphore] = {}  # per server URL
+        # Objects no operator can have made a cron for yet: see `mark_pristine`.
+        self._pristine: set[str] = set()
 
     # ------------------------------------------------------------ connection
 
@@ -162,8 +166,30 @@ class CronService:
         self._last_known_keys[cache_key] = value
         return value
 
+    def mark_pristine(self, uid: str) -> None:
+        """This process saw the object before any finalizer was on it.
+
+        Creates run only after the finalizer is on (kopf adds it first; the resync pass skips
+        objects without it), so no operator, this one or an earlier one, has made a cron for it:
+        its first create may skip the search for an earlier cron. The mark is dropped before that
+        create is sent, so a retry after a lost response searches again.
+        """
+        self._pristine.add(uid)
+
+    def forget(self, uid: str) -> None:
+        """The object is gone: drop what this process remembers of it."""
+        self._pristine.discard(uid)
+        self.managed.forget(uid)
+
+    def keep_only(self, live_uids: Collection[str]) -> None:
+        """Drop the marks of objects deleted before they were ever handled."""
+        self._pristine.intersection_update(live_uids)
+
     def client(self, url: str, api_key: str | None) -> AgentServerClient:
-        return AgentServerClient(self.http, url, api_key)
+        gate = self._gates.get(url)
+        if gate is None:
+            gate = self._gates[url] = asyncio.Semaphore(self.settings.server_concurrency)
+        return AgentServerClient(self.http, url, api_key, gate=gate)
 
     # ------------------------------------------------------------ reconcile
 
@@ -346,15 +372,20 @@ class CronService:
         desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
         # Search by uid rather than trusting status.cronId: it finds a cron created just before a
         # crash (adopt, never duplicate) and any duplicates, for the same one request a GET costs.
-        matches = await self._owned_crons(client, obj)
+        if obj.identity.uid in self._pristine and not obj.status.cron_id:
+            self._pristine.discard(obj.identity.uid)  # before the create: a retry searches
+            matches = []
+        else:
+            matches = await self._owned_crons(client, obj)
         if not matches:
             cron = await self._create(client, spec, desired)
             if obj.status.cron_id:
                 events.append(EventRecord("Warning", "Recreated", f"cron {obj.status.cron_id} was missing on the server; created {cron.cron_id}"))
             else:
                 events.append(EventRecord("Normal", "Created", f"created cron {cron.cron_id}"))
-            if on_cron_id:
-                await on_cron_id(cron.cron_id, url)
+            # No on_cron_id here: no remote call follows, so the caller's status write comes at once
+            # (an extra write would cost a watch event per object). A crash before it is covered by
+            # the uid search above, which adopts the cron next time.
             return cron
 
         current = next((c for c in matches if c.cron_id == obj.status.cron_id), None)

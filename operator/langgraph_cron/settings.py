@@ -36,6 +36,12 @@ class Settings(BaseModel):
     )
     resync_interval: float = Field(default=300.0, gt=0, description="LGCRON_RESYNC_INTERVAL: seconds between drift checks.")
     request_timeout: float = Field(default=30.0, gt=0, description="LGCRON_REQUEST_TIMEOUT: seconds per HTTP request.")
+    server_concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="LGCRON_SERVER_CONCURRENCY: requests in flight per Agent Server; the rest wait their turn.",
+    )
     ca_bundle: str | None = Field(default=None, description="LGCRON_CA_BUNDLE: PEM file of CAs to trust for TLS.")
     insecure_skip_verify: bool = Field(
         default=False,
@@ -74,6 +80,7 @@ class Settings(BaseModel):
             "cluster_id": env.get("LGCRON_CLUSTER_ID") or None,
             "resync_interval": env.get("LGCRON_RESYNC_INTERVAL"),
             "request_timeout": env.get("LGCRON_REQUEST_TIMEOUT"),
+            "server_concurrency": env.get("LGCRON_SERVER_CONCURRENCY") or None,
             "ca_bundle": env.get("LGCRON_CA_BUNDLE") or None,
             "insecure_skip_verify": env.get("LGCRON_INSECURE_SKIP_VERIFY") or None,
             "forward_end_time": env.get("LGCRON_FORWARD_END_TIME"),

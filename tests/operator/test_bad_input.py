@@ -353,11 +353,11 @@ async def run_catalogue(kube, operator, server, agent_server, watched_server, ca
 
 # ---------------------------------------------------------------- the tests
 
-REGULAR = [case for case in CASES if not is_known_problem(case) and not (REAL_CLUSTER and case.kmock_only)]
+REGULAR = [case for case in CASES if not is_known_problem(case)]
 KNOWN = [case for case in CASES if is_known_problem(case)]
 
 
-@pytest.mark.kmock(server_cls=ApiserverSizedTestServer)
+@pytest.mark.kmock(server_cls=ApiserverLimitsTestServer)
 async def test_the_bad_input_catalogue(kube, operator, server, agent_server, watched_server):
     run = await run_catalogue(kube, operator, server, agent_server, watched_server, REGULAR,
                               settle_timeout=45, delete_timeout=30)

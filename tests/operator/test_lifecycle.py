@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from langgraph_cron import metrics
 from langgraph_cron.agent_server import (
     CronNotFound,
 )
@@ -223,8 +225,12 @@ async def test_field_changed_on_the_server_is_patched_back_by_resync(kube, opera
 
 async def test_crash_between_create_and_status_write_adopts_the_cron(kube, operator, server):
     # The operator died after its create call succeeded and before status.cronId was written:
-    # the cron exists, tagged with the resource's uid, and the status knows nothing of it.
-    obj = await kube.create(resource("crashed"))
+    # the cron exists, tagged with the resource's uid, and the status knows nothing of it. The
+    # finalizer is on: kopf puts it on before any create (an object first seen without it skips
+    # the search, as no operator can have made its cron; see CronService.mark_pristine).
+    crashed = resource("crashed")
+    crashed["metadata"]["finalizers"] = ["lgcron.io/cleanup"]
+    obj = await kube.create(crashed)
     uid = obj["metadata"]["uid"]
     orphan = await server.create(
         {
@@ -243,6 +249,28 @@ async def test_crash_between_create_and_status_write_adopts_the_cron(kube, opera
     assert obj["status"]["cronId"] == orphan.cron_id
     assert [c.cron_id for c in await crons_of(server, obj)] == [orphan.cron_id]
     assert "Adopted" in await event_reasons(kube, "crashed")
+
+
+def server_requests() -> Counter:
+    """Agent Server requests the operator (running in this process) has made so far."""
+    counts: Counter = Counter()
+    for family in metrics.SERVER_REQUESTS.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):  # one per status code: summed
+                counts[sample.labels["method"], sample.labels["endpoint"]] += int(sample.value)
+    return counts
+
+
+async def test_a_new_resource_costs_one_server_request_and_no_search(kube, operator, monkeypatch):
+    # No operator can have made a cron for an object first seen without kopf's finalizer: its
+    # create skips the uid search (the test above covers objects that have the finalizer).
+    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "600")  # no resync search inside the window
+    before = server_requests()
+    async with operator():
+        await kube.create(resource("fresh"))
+        await kube.wait_for("fresh", is_ready)
+        made = server_requests() - before
+    assert made == Counter({("POST", "/runs/crons"): 1})
 
 
 async def test_restarting_the_operator_never_duplicates_crons(kube, operator, server):

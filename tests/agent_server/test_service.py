@@ -1,0 +1,128 @@
+"""CronService against the real Agent Server: which requests a reconcile makes, and how many at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from langgraph_cron.agent_server import make_http_client
+from langgraph_cron.models import LangGraphCronStatus
+from langgraph_cron.reconcile import UID_KEY, Identity
+from langgraph_cron.service import CronObject, CronService
+from langgraph_cron.settings import Settings
+from tests.agent_server.helpers import NEVER_SOON
+
+pytestmark = pytest.mark.agent_server
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """Forwards to the real server; records every request, the peak in flight, and can lose one
+    response (the server acts on the request, the caller sees a connection error)."""
+
+    def __init__(self) -> None:
+        self._real = httpx.AsyncHTTPTransport()
+        self.requests: list[str] = []
+        self.in_flight = self.peak = 0
+        self.lose_response_of: str | None = None  # "METHOD /path"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        what = f"{request.method} {request.url.path}"
+        self.requests.append(what)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)  # let concurrent callers pile up, if nothing holds them back
+            response = await self._real.handle_async_request(request)
+            await response.aread()
+        finally:
+            self.in_flight -= 1
+        if what == self.lose_response_of:
+            self.lose_response_of = None
+            raise httpx.ReadError("connection reset (test: response lost)", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+
+@pytest.fixture
+async def recorder():
+    transport = Recorder()
+    yield transport
+    await transport.aclose()
+
+
+@pytest.fixture
+async def make_service(agent_server, recorder):
+    """CronService(**settings) on the operator's own HTTP client, whose requests `recorder` sees."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(**settings) -> CronService:
+        clients.append(make_http_client(timeout=10.0, transport=recorder))
+        return CronService(Settings(server_url=agent_server.url, cluster_id="test-service", **settings),
+                           clients[-1], kube=None)
+
+    yield make
+    for http in clients:
+        await http.aclose()
+
+
+def new_object() -> CronObject:
+    uid = str(uuid.uuid4())
+    return CronObject(
+        identity=Identity(uid=uid, namespace="service", name=f"svc-{uid[:8]}", cluster="test-service"),
+        generation=1,
+        raw_spec={"schedule": NEVER_SOON, "assistantId": "agent"},
+        status=LangGraphCronStatus(),
+    )
+
+
+async def crons_of(client, obj: CronObject) -> list:
+    return await client.search(metadata={UID_KEY: obj.identity.uid})
+
+
+async def test_a_pristine_object_is_created_with_one_request_and_no_search(make_service, recorder, client, cleanup):
+    service, obj = make_service(), new_object()
+    service.mark_pristine(obj.identity.uid)
+    result = await service.reconcile(obj)
+    cleanup.append(result.status.cron_id)
+    assert result.status.condition("Ready").status == "True"
+    assert recorder.requests == ["POST /runs/crons"]
+    assert [c.cron_id for c in await crons_of(client, obj)] == [result.status.cron_id]
+
+
+async def test_an_object_seen_with_its_finalizer_searches_before_creating(make_service, recorder, cleanup):
+    service, obj = make_service(), new_object()  # never marked pristine
+    result = await service.reconcile(obj)
+    cleanup.append(result.status.cron_id)
+    assert recorder.requests == ["POST /runs/crons/search", "POST /runs/crons"]
+
+
+async def test_after_a_lost_create_response_the_retry_searches_and_adopts(make_service, recorder, client, cleanup):
+    service, obj = make_service(), new_object()
+    service.mark_pristine(obj.identity.uid)
+    recorder.lose_response_of = "POST /runs/crons"
+    failed = await service.reconcile(obj)
+    assert failed.status.condition("Ready").reason == "ServerUnavailable" and failed.retry_after is not None
+    made = await crons_of(client, obj)
+    cleanup.extend(c.cron_id for c in made)
+    assert len(made) == 1, "the server made the cron even though its response was lost"
+
+    retried = await service.reconcile(obj, attempt=1)
+    assert recorder.requests == ["POST /runs/crons", "POST /runs/crons/search"]
+    assert retried.status.cron_id == made[0].cron_id
+    assert [e.reason for e in retried.events] == ["Adopted"]
+    assert len(await crons_of(client, obj)) == 1
+
+
+async def test_requests_in_flight_per_server_are_bounded(make_service, recorder, client, cleanup):
+    service = make_service(server_concurrency=3)
+    objects = [new_object() for _ in range(24)]
+    results = await asyncio.gather(*(service.reconcile(obj) for obj in objects))
+    cleanup.extend(r.status.cron_id for r in results)
+    assert all(r.status.condition("Ready").status == "True" for r in results)
+    assert len(recorder.requests) == 48  # search + create each
+    assert recorder.peak == 3

@@ -1,0 +1,58 @@
+"""schedule.py: the cached upcoming-run computation agrees with croniter at any instant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from croniter import croniter
+
+from langgraph_cron import metrics
+from langgraph_cron.schedule import upcoming_runs, validate_schedule
+
+
+def uncached(expression: str, timezone: str | None, after: datetime) -> list[datetime]:
+    iterator = croniter(expression, after.astimezone(ZoneInfo(timezone) if timezone else UTC))
+    return [iterator.get_next(datetime).astimezone(UTC) for _ in range(3)]
+
+
+@pytest.mark.parametrize("expression", ["* * * * * *", "*/7 * * * * *", "*/5 * * * *", "0 9 * * 1", "@hourly"])
+@pytest.mark.parametrize("timezone", [None, "Europe/Berlin", "Asia/Kolkata"])
+def test_upcoming_runs_match_croniter_at_sub_second_instants(expression, timezone):
+    start = datetime(2026, 3, 29, 0, 59, 58, 250_000, tzinfo=UTC)  # spans Berlin's DST change
+    for step in range(0, 12):
+        after = start + timedelta(milliseconds=370 * step)
+        assert upcoming_runs(expression, timezone, after) == uncached(expression, timezone, after), after
+
+
+def test_a_cached_result_cannot_be_changed_by_a_caller():
+    after = datetime(2026, 1, 1, tzinfo=UTC)
+    upcoming_runs("@daily", None, after).clear()
+    assert len(upcoming_runs("@daily", None, after)) == 3
+
+
+def test_validation_errors_repeat_from_the_cache():
+    for _ in range(2):
+        with pytest.raises(ValueError, match="never fires"):
+            validate_schedule("0 0 31 2 *")
+        with pytest.raises(ValueError, match="it has 4 fields"):
+            validate_schedule("* * * *")
+
+
+def gauge(backend: str, ready: str) -> float:
+    return metrics.MANAGED.labels(backend, ready)._value.get()
+
+
+def test_managed_resources_gauge_follows_each_resource_outcome():
+    managed = metrics.ManagedResources()
+    assert [gauge(b, r) for b in ("agentServer", "cronJob") for r in ("true", "false")] == [0, 0, 0, 0]
+    managed.update("a", "agentServer", True)
+    managed.update("b", "agentServer", False)
+    managed.update("a", "agentServer", True)  # unchanged
+    managed.update("c", "cronJob", True)
+    assert (gauge("agentServer", "true"), gauge("agentServer", "false"), gauge("cronJob", "true")) == (1, 1, 1)
+    managed.update("b", "cronJob", True)  # a backend switch moves it
+    managed.forget("a")
+    managed.forget("never-seen")
+    assert [gauge(b, r) for b in ("agentServer", "cronJob") for r in ("true", "false")] == [0, 0, 2, 0]
