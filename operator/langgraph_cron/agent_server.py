@@ -25,6 +25,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from langgraph_cron.transport import AiohttpTransport
+
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "langgraph-cron-operator"
@@ -115,12 +117,12 @@ def make_http_client(
     *, verify: bool | str = True, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """The one shared client. `verify` may be a CA bundle path; redirects are not followed so the
-    key header never travels to another host. `transport` replaces the network (tests)."""
-    if isinstance(verify, str):
-        verify = ssl.create_default_context(cafile=verify)
+    key header never travels to another host. The network goes through aiohttp (see transport.py);
+    `transport` replaces it (tests)."""
+    tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else httpx.create_ssl_context(verify=verify)
     return httpx.AsyncClient(
-        transport=transport,
-        verify=verify,
+        transport=transport or AiohttpTransport(ssl_context=tls),
+        verify=tls,  # for httpx's own proxy transports (HTTPS_PROXY), which bypass `transport`
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=False,
         headers={"user-agent": USER_AGENT},

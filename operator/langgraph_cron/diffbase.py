@@ -36,20 +36,17 @@ def progress_storage() -> kopf.ProgressStorage:
 class StatusDigestDiffBaseStorage(kopf.DiffBaseStorage):
     """Stores `sha256:<hex>` of kopf's essence (spec, labels, annotations) in status.kopf.handledDigest.
 
-    kopf strips its progress records from the essence (`progress.clear`) before it compares or
-    stores it; `fetch` must do the same, or a digest taken mid-retry would never match again.
-    The handlers use no `field=` filters, so kopf asks for no extra fields in the essence.
+    kopf strips its progress records from the essence before it stores it; with the progress in
+    the status (`progress_storage`), which the essence never includes, that changes nothing, so
+    `fetch` can digest the plain essence. The handlers use no `field=` filters, so kopf asks for
+    no extra fields in the essence either.
     """
-
-    def __init__(self, progress: kopf.ProgressStorage) -> None:
-        super().__init__()
-        self._progress = progress
 
     def fetch(self, *, body: kopf.Body) -> Any:
         stored = ((body.get("status") or {}).get(KOPF_STATUS) or {}).get(DIGEST_KEY)
         if stored is None:
             return None  # never handled: kopf sees a creation
-        current = self._progress.clear(essence=self.build(body=body))
+        current = self.build(body=body)
         if essence_digest(current) == stored:
             return current  # kopf compares old with new: equal, nothing changed
         # kopf needs *an* old essence to diff with; the digest is all there is, and it differs

@@ -34,7 +34,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     settings.persistence.finalizer = FINALIZER
     # kopf's bookkeeping lives in status.kopf, written together with the status (see diffbase.py).
     settings.persistence.progress_storage = progress_storage()
-    settings.persistence.diffbase_storage = StatusDigestDiffBaseStorage(settings.persistence.progress_storage)
+    settings.persistence.diffbase_storage = StatusDigestDiffBaseStorage()
     # The GC may only judge crons of namespaces this operator watches.
     memo.clusterwide = settings.peering.clusterwide
     config = Settings.from_env()

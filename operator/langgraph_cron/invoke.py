@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -44,6 +45,9 @@ EXIT_USAGE = 2  # argparse's own code; also a missing/invalid request or server 
 EXIT_REJECTED = 3  # the server refused the request (4xx)
 EXIT_UNREACHABLE = 4  # connection errors, timeouts, 429, 5xx that outlasted the retries
 EXIT_INTERNAL = 5  # a bug in lgcron
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), as a shell reports it; the run was cancelled
+# Seconds to cancel the run after SIGTERM: well inside Kubernetes' default 30 s grace period.
+TERMINATION_CANCEL_BUDGET = 10.0
 
 SERVER_ENV = "LGCRON_SERVER_URL"
 API_KEY_ENV = "LGCRON_API_KEY"
@@ -65,6 +69,7 @@ exit codes:
   {EXIT_REJECTED}  the server rejected the request (bad request, assistant or thread not found, unauthorized)
   {EXIT_UNREACHABLE}  the server stayed unreachable (connection errors, timeouts, 429, 5xx) through the retries
   {EXIT_INTERNAL}  internal error
+  {EXIT_TERMINATED}  terminated (SIGTERM) while waiting: the run was cancelled
 
 environment:
   {REQUEST_ENV}  the run request (JSON), unless --request-file is given
@@ -232,20 +237,36 @@ async def _await_outcome(client: AgentServerClient, run: Run, *, log: EventLog, 
                     break
                 await asyncio.sleep(1.0)  # a join cut short (e.g. by a proxy): join again
     except TimeoutError:
-        try:
-            await retrying(lambda: client.cancel_run(run.thread_id, run.run_id), "cancelling the run")
-            cancelled = "cancelled"
-        except AgentServerError as exc:
-            cancelled = f"cancelling it failed: {exc}"
+        cancelled = await _cancel(client, run, retrying)
         log("run_timeout", f"run {run.run_id} on thread {run.thread_id} did not finish within {timeout:g}s; "
             f"{cancelled}", level="error", exit_code=EXIT_RUN_FAILED, **ids)
         return EXIT_RUN_FAILED
+    except asyncio.CancelledError:
+        # SIGTERM: the Pod is being stopped (activeDeadlineSeconds, eviction, a drain). A run left
+        # going would keep calling the LLM unwatched, and a retried Job would start a second one.
+        asyncio.current_task().uncancel()
+        cancelled = await _cancel(client, run, retrying, budget=TERMINATION_CANCEL_BUDGET)
+        log("run_terminated", f"terminated while waiting for run {run.run_id} on thread {run.thread_id}; "
+            f"{cancelled}", level="error", exit_code=EXIT_TERMINATED, **ids)
+        return EXIT_TERMINATED
     code = exit_code_for_status(final.status)
     detail = failure_detail(result) if code else None
     log("run_finished", f"run {run.run_id} on thread {run.thread_id} finished: {final.status}"
         + (f" ({detail})" if detail else ""), level="info" if code == EXIT_OK else "error",
         status=final.status, exit_code=code, **ids)
     return code
+
+
+async def _cancel(client: AgentServerClient, run: Run, retrying: Callable[..., Awaitable[Any]],
+                  budget: float | None = None) -> str:
+    """Cancel the run; returns what happened, for the log line."""
+    try:
+        call = lambda: client.cancel_run(run.thread_id, run.run_id)  # noqa: E731
+        await (retrying(call, "cancelling the run") if budget is None
+               else asyncio.wait_for(retrying(call, "cancelling the run"), budget))
+    except (AgentServerError, TimeoutError) as exc:
+        return f"cancelling it failed: {exc or 'no answer in time'}"
+    return "cancelled"
 
 
 async def _delete_thread(client: AgentServerClient, thread_id: str, *, log: EventLog,
@@ -340,7 +361,16 @@ async def _main(plan: RunPlan, server: str, api_key: str | None, args: argparse.
         http = make_http_client(verify=os.environ.get(CA_BUNDLE_ENV) or True)
     except OSError as exc:
         raise InvalidRequest(f"${CA_BUNDLE_ENV}: {exc}") from None
+    # SIGTERM cancels the work in progress; waiting for a run, that cancels the run too.
+    main = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     async with http:
         client = AgentServerClient(http, server, api_key)
-        return await invoke(client, plan, log=log, wait=not args.no_wait, timeout=args.timeout,
-                            retry_budget=args.retry_budget)
+        try:
+            return await invoke(client, plan, log=log, wait=not args.no_wait, timeout=args.timeout,
+                                retry_budget=args.retry_budget)
+        except asyncio.CancelledError:
+            main.uncancel()
+            log("terminated", "terminated (SIGTERM) before waiting for a run", level="error",
+                exit_code=EXIT_TERMINATED)
+            return EXIT_TERMINATED

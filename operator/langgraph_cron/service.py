@@ -139,6 +139,7 @@ class CronService:
         # Last key read per Secret: lets a deletion finish after its namespace's Secret is gone.
         self._last_known_keys: dict[tuple[str, str, str], str] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}  # per server URL
+        self._clients: dict[tuple[str, str | None], AgentServerClient] = {}
         # Objects no operator can have made a cron for yet: see `mark_pristine`.
         self._pristine: set[str] = set()
 
@@ -186,10 +187,16 @@ class CronService:
         self._pristine.intersection_update(live_uids)
 
     def client(self, url: str, api_key: str | None) -> AgentServerClient:
-        gate = self._gates.get(url)
-        if gate is None:
-            gate = self._gates[url] = asyncio.Semaphore(self.settings.server_concurrency)
-        return AgentServerClient(self.http, url, api_key, gate=gate)
+        """The client of one server and key, kept: building one parses the URL, on every reconcile."""
+        client = self._clients.get((url, api_key))
+        if client is None:
+            if len(self._clients) >= 256:  # keys rotate; old ones must not pile up
+                self._clients.clear()
+            gate = self._gates.get(url)
+            if gate is None:
+                gate = self._gates[url] = asyncio.Semaphore(self.settings.server_concurrency)
+            client = self._clients[url, api_key] = AgentServerClient(self.http, url, api_key, gate=gate)
+        return client
 
     # ------------------------------------------------------------ reconcile
 

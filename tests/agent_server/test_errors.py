@@ -118,7 +118,7 @@ async def test_unreachable_server_is_server_unavailable(http):
     client = AgentServerClient(http, "http://127.0.0.1:9")
     with pytest.raises(ServerUnavailable) as exc:
         await client.count()
-    assert str(exc.value) == "POST http://127.0.0.1:9/runs/crons/count: ConnectError: All connection attempts failed"
+    assert str(exc.value) == "POST http://127.0.0.1:9/runs/crons/count: ConnectError: cannot connect: Connection refused"
     assert exc.value.reason == "ServerUnavailable" and exc.value.retry_after is None
 
 

@@ -1,5 +1,7 @@
 """The agent_server fixture itself: readiness, outage simulation, restart semantics."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -44,15 +46,17 @@ async def test_graceful_restart_keeps_crons(agent_server, client, uid):
 
 async def test_killed_server_comes_back_without_crons_created_since_the_last_graceful_stop(agent_server, client, uid):
     await client.create(cron_body(uid))
-    agent_server.stop(kill=True)
-    agent_server.start()
+    # In threads: the client's event loop keeps running and sees its connections close, as an
+    # operator's does while a server restarts.
+    await asyncio.to_thread(agent_server.stop, kill=True)
+    await asyncio.to_thread(agent_server.start)
     assert await client.count(metadata={UID_KEY: uid}) == 0
 
 
 async def test_fresh_start_forgets_crons_saved_by_a_graceful_stop(agent_server, client, uid):
     await client.create(cron_body(uid))
-    agent_server.stop()
-    agent_server.start(fresh=True)
+    await asyncio.to_thread(agent_server.stop)
+    await asyncio.to_thread(agent_server.start, fresh=True)
     assert await client.count() == 0
 
 

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 import pytest
 
 from langgraph_cron.cronjob import run_request
-from langgraph_cron.invoke import EXIT_OK, EXIT_REJECTED, EXIT_RUN_FAILED, EXIT_UNREACHABLE, INVOCATION_KEY, JOB_KEY
+from langgraph_cron.invoke import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_RUN_FAILED,
+    EXIT_TERMINATED,
+    EXIT_UNREACHABLE,
+    INVOCATION_KEY,
+    JOB_KEY,
+)
 from langgraph_cron.reconcile import Identity, parse_spec
 from tests.agent_server.helpers import UID_KEY, new_thread, runs_of, threads_with, wait_for
 from tests.agent_server_fixture import free_port
@@ -210,6 +218,31 @@ async def test_timeout_cancels_the_run_and_fails(agent_server, raw, uid, doomed_
     assert "did not finish within 2s; cancelled" in result.err
     thread_id = await only_thread(raw, uid)
     doomed_threads.append(thread_id)
+    await wait_for(lambda: _statuses_are(raw, thread_id, ["interrupted"]), timeout=10)
+
+
+async def test_sigterm_while_waiting_cancels_the_run(agent_server, raw, uid, doomed_threads):
+    # What Kubernetes sends the Pod at activeDeadlineSeconds, on eviction or on a node drain.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LGCRON_")}
+    env.update(LGCRON_SERVER_URL=agent_server.url,
+               LGCRON_RUN_REQUEST=json.dumps({**request_for(uid, onRunCompleted="keep"), "after_seconds": 60}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "langgraph_cron.cli", "invoke", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def started_run():
+        threads = await threads_with(raw, {UID_KEY: uid})
+        return threads and await runs_of(raw, threads[0]["thread_id"])
+
+    try:
+        await wait_for(started_run, timeout=30, interval=0.2)
+    finally:
+        proc.terminate()
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    thread_id = await only_thread(raw, uid)
+    doomed_threads.append(thread_id)
+    assert proc.returncode == EXIT_TERMINATED, (out, err)
+    assert "terminated while waiting for run" in err.decode() and "; cancelled" in err.decode()
     await wait_for(lambda: _statuses_are(raw, thread_id, ["interrupted"]), timeout=10)
 
 

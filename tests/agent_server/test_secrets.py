@@ -71,7 +71,7 @@ async def test_timeout_is_server_unavailable_naming_the_url_and_error_class(sile
     async with make_http_client(timeout=0.3) as impatient:
         with pytest.raises(ServerUnavailable) as exc:
             await AgentServerClient(impatient, silent_listener, SENTINEL).count()
-    assert str(exc.value) == f"POST {silent_listener}/runs/crons/count: ReadTimeout"
+    assert str(exc.value) == f"POST {silent_listener}/runs/crons/count: ReadTimeout: timed out waiting for the response"
 
 
 async def test_key_with_a_trailing_newline_is_stripped_and_works(http, auth_server):

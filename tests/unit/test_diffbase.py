@@ -6,7 +6,7 @@ import copy
 
 import kopf
 
-from langgraph_cron.diffbase import DIGEST_KEY, StatusDigestDiffBaseStorage, progress_storage
+from langgraph_cron.diffbase import DIGEST_KEY, StatusDigestDiffBaseStorage
 
 BODY = {
     "apiVersion": "lgcron.io/v1alpha1",
@@ -19,7 +19,7 @@ BODY = {
 
 
 def storage() -> StatusDigestDiffBaseStorage:
-    return StatusDigestDiffBaseStorage(progress_storage())
+    return StatusDigestDiffBaseStorage()
 
 
 def handled(raw: dict) -> dict:
