@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 # Errors a person has to fix elsewhere (a Secret, an assistant deployment, a key) are retried
 # slowly: hammering the server will not fix them, but they must heal by themselves once fixed.
 SLOW_RETRY_SECONDS = 60.0
+# The longest backoff between attempts (a server's Retry-After included).
+MAX_RETRY_SECONDS = 300.0
 
 
 class KubeApi(Protocol):
@@ -436,17 +438,27 @@ class CronService:
             pass  # already gone is what we wanted
 
     def _failure(
-        self, obj: CronObject, exc: Exception, attempt: int, now: datetime, events: list[EventRecord], *, doing: str = ""
+        self,
+        obj: CronObject,
+        exc: Exception,
+        attempt: int,
+        now: datetime,
+        events: list[EventRecord],
+        *,
+        doing: str = "",
+        max_delay: float = MAX_RETRY_SECONDS,
     ) -> Result:
         reason = getattr(exc, "reason", "Error")
         message = f"{doing}{exc}"
         if isinstance(exc, (InvalidSpec, Rejected)) or getattr(exc, "permanent", False):
             outcome, retry_after = Outcome(reason, message, "stalled"), None
         elif isinstance(exc, ServerUnavailable):
-            outcome, retry_after = Outcome(reason, message, "retrying"), backoff_delay(attempt, exc.retry_after)
+            delay = backoff_delay(attempt, exc.retry_after, cap=max_delay)
+            outcome, retry_after = Outcome(reason, message, "retrying"), delay
         else:
             outcome = Outcome(reason, message, "retrying")
-            retry_after = max(SLOW_RETRY_SECONDS, backoff_delay(attempt, getattr(exc, "retry_after", None)))
+            delay = backoff_delay(attempt, getattr(exc, "retry_after", None), cap=max_delay)
+            retry_after = max(SLOW_RETRY_SECONDS, delay)
         previous = obj.status.condition("Ready")
         if previous is None or (previous.reason, previous.message) != (reason, message):
             events.append(EventRecord("Warning", reason, message))
@@ -482,7 +494,10 @@ class CronService:
             for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
                 await self._delete_all(self.client(server_url, key), obj, events, why="the resource was deleted")
         except (SecretNotFound, AgentServerError, KubernetesApiError) as exc:
-            result = self._failure(obj, exc, attempt, now, events, doing="cannot delete the cron yet: ")
+            # A held deletion blocks `kubectl delete` and whole namespaces: once the server is back
+            # it must finish within a minute, not after a backoff grown over a long outage.
+            result = self._failure(obj, exc, attempt, now, events, doing="cannot delete the cron yet: ",
+                                   max_delay=SLOW_RETRY_SECONDS)
             result.done = False
             return result
         return Result(status=obj.status, events=events)

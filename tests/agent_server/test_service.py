@@ -14,6 +14,7 @@ from langgraph_cron.reconcile import UID_KEY, Identity
 from langgraph_cron.service import CronObject, CronService
 from langgraph_cron.settings import Settings
 from tests.agent_server.helpers import NEVER_SOON
+from tests.agent_server_fixture import free_port
 
 pytestmark = pytest.mark.agent_server
 
@@ -126,3 +127,15 @@ async def test_requests_in_flight_per_server_are_bounded(make_service, recorder,
     assert all(r.status.condition("Ready").status == "True" for r in results)
     assert len(recorder.requests) == 48  # search + create each
     assert recorder.peak == 3
+
+
+async def test_a_held_deletion_retries_within_a_minute_however_long_the_outage(recorder):
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    async with make_http_client(timeout=2.0, transport=recorder) as http:
+        service = CronService(Settings(server_url=unreachable, cluster_id="test-service"), http, kube=None)
+        obj = new_object()
+        obj = CronObject(identity=obj.identity, generation=1, raw_spec=obj.raw_spec,
+                         status=LangGraphCronStatus(cron_id=str(uuid.uuid4()), server_url=unreachable))
+        results = [await service.finalize(obj, attempt=attempt) for attempt in range(8, 20)]  # old cap: 300 s
+    assert all(not r.done and r.status.condition("Ready").reason == "ServerUnavailable" for r in results)
+    assert all(0 <= r.retry_after <= 60 for r in results), [r.retry_after for r in results]
