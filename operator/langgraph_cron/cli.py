@@ -31,6 +31,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # One INFO line per Agent Server request drowns the operator's own lines at scale.
         logging.getLogger("httpx").setLevel(logging.WARNING)
+        # kopf's "Handler ... succeeded" / "Creation is processed" lines: two per change of
+        # every object. What the operator did is in each object's Events and status; -v shows them.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # uvloop, as `kopf run` uses when installed: the operator is CPU-bound on its event loop at
     # scale, and uvloop's sockets and scheduling cost a fraction of asyncio's.
     try:

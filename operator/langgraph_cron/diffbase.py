@@ -42,6 +42,17 @@ class StatusDigestDiffBaseStorage(kopf.DiffBaseStorage):
     no extra fields in the essence either.
     """
 
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        # kopf's essence is the body minus status and all metadata but labels and annotations,
+        # taken from a deep copy of the whole body (status, managedFields and all) on every
+        # event. Hand it the parts it keeps: the same essence, for a fraction of the copying.
+        if not extra_fields:
+            meta = body.get("metadata") or {}
+            trimmed = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+            trimmed["metadata"] = {key: meta[key] for key in ("labels", "annotations") if key in meta}
+            body = trimmed
+        return super().build(body=body, extra_fields=extra_fields)
+
     def fetch(self, *, body: kopf.Body) -> Any:
         stored = ((body.get("status") or {}).get(KOPF_STATUS) or {}).get(DIGEST_KEY)
         if stored is None:

@@ -77,3 +77,13 @@ def test_spec_label_and_annotation_edits_are_changes():
         body = kopf.Body(changed(handled(BODY), edit))
         old = storage().fetch(body=body)
         assert old is not None and old != storage().build(body=body)
+
+
+def test_the_essence_is_kopfs_own():
+    """The trimmed copy gives exactly what kopf's stock storage builds from the whole body."""
+    raw = changed(handled(BODY), lambda r: r["metadata"].update(
+        managedFields=[{"manager": "kubectl"}], generation=3,
+        annotations={**r["metadata"]["annotations"], "note": "x", "lgcron.io/kopf-managed": "yes",
+                     "lgcron.io/reconcile_cron": "{}"}))
+    stock = kopf.AnnotationsDiffBaseStorage(prefix="unrelated.example")
+    assert storage().build(body=kopf.Body(raw)) == stock.build(body=kopf.Body(raw))
