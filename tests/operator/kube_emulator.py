@@ -35,6 +35,7 @@ import asyncio
 import base64
 import bisect
 import datetime
+import json
 import re
 import secrets
 import uuid
@@ -56,6 +57,7 @@ SERVER_OWNED_METADATA = ("name", "namespace", "uid", "creationTimestamp", "gener
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 JSON_PATCH_TYPE = "application/json-patch+json"
 NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # as the apiserver's generateName
+SECRETS = kmock.resource("v1/secrets")  # made once: kmock.resource() costs a typing.Protocol check per call
 
 
 def _parse_path(path: str, _kmock_parse_path=parsing.parse_path) -> parsing.ParsedPath:
@@ -136,7 +138,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
     change_history: int = 50_000  # how far back a watch can resume before it gets 410 Gone
 
     _last_rv: int = attrs.field(default=0, init=False)
-    _changes: list[tuple[int, kmock.resource, Obj]] = attrs.field(factory=list, init=False)
+    # (resourceVersion, resource, watch event, the event as a JSON line): encoded once for all watchers.
+    _changes: list[tuple[int, kmock.resource, Obj, bytes]] = attrs.field(factory=list, init=False)
     _oldest_resumable_rv: int = attrs.field(default=0, init=False)
     _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)  # replaced on every change
     _faults: list[Fault] = attrs.field(factory=list, init=False)
@@ -349,10 +352,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     return
                 start = bisect.bisect_right(self._changes, position, key=lambda change: change[0])
                 changes, changed = self._changes[start:], self._changed
-                for rv, resource, event in changes:
+                for rv, resource, event, line in changes:
                     position = rv
                     if resource == request.resource and self._selects(request, event["object"]):
-                        yield event
+                        yield line
                 if not changes:
                     try:
                         async with asyncio.timeout_at(deadline):
@@ -375,7 +378,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         else:
             self.objects[key] = obj
 
-        self._changes.append((self._last_rv, key[0], {"type": event_type, "object": obj}))
+        event = {"type": event_type, "object": obj}
+        self._changes.append((self._last_rv, key[0], event, json.dumps(event).encode() + b"\n"))
         if len(self._changes) > self.change_history:
             del self._changes[:self.change_history // 2]
             self._oldest_resumable_rv = self._changes[0][0] - 1
@@ -386,7 +390,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def _normalize(self, key: tuple[kmock.resource, str | None, str], obj: Obj) -> Obj:
         # Like the apiserver: empty metadata collections are omitted, Secrets store only `data`.
         obj = {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if v not in ({}, [], None)}}
-        if key[0] == kmock.resource("v1/secrets") and "stringData" in obj:
+        if key[0] == SECRETS and "stringData" in obj:
             encoded = {k: base64.b64encode(v.encode()).decode() for k, v in obj.pop("stringData").items()}
             obj["data"] = {**obj.get("data", {}), **encoded}
         return obj
