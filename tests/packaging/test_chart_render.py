@@ -6,13 +6,9 @@ import shutil
 import tomllib
 from pathlib import Path
 
+import helm_python as helm  # helm-python-sdk, in the test extra
 import pytest
 import yaml
-
-helm = pytest.importorskip(
-    "helm_python",
-    reason="helm-python-sdk (Helm's engine as a library) is not installed; test_chart.py still checks the templates",
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "langgraph-cron-operator"
