@@ -232,6 +232,8 @@ CASES: list[Case] = [
        schema_prunes=("end_time",)),
     _c("server-url-port-out-of-range", {"server": {"url": "http://127.0.0.1:99999"}}, "spec.server.url"),
     _c("server-url-without-host", {"server": {"url": "http://"}}, "spec.server.url"),
+    _c("server-url-with-credentials", {"server": {"url": "https://ops:pw@my-deployment.example.com"}},
+       "spec.server.url"),
     # ---------------------------------------------------------------- found by the catalogue, fixed since
     _c("thread-urn-uuid", {"threadId": f"urn:uuid:{THREAD}"}, "spec.threadId", schema_rejects=True),
     _c("end-time-numeric-string", {"endTime": "1700000000"}, "spec.endTime", schema_rejects=True),

@@ -84,12 +84,29 @@ class SecretKeyRef(CamelModel):
     key: str = Field(min_length=1, description="Key inside the Secret whose value is the Agent Server API key.")
 
 
+def reject_credentials(url: str) -> None:
+    """A URL is shown as given (status.serverUrl, logs, Events): a password in it would be published.
+
+    Keys belong in a Secret (server.apiKeySecretRef). The message does not quote the URL.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return  # not a URL at all: the caller's own checks say so
+    if "@" in netloc:
+        raise ValueError(
+            "must not carry credentials (user:password@host): it is shown in status and logs; "
+            "put the API key in a Secret (server.apiKeySecretRef)"
+        )
+
+
 class ServerRef(CamelModel):
     url: str | None = Field(
         default=None,
         pattern=r"^https?://",
         description=(
-            "Base URL of the LangGraph Agent Server, e.g. https://my-deployment.example.com. "
+            "Base URL of the LangGraph Agent Server, e.g. https://my-deployment.example.com, without "
+            "credentials (user:password@ is refused; the key goes in apiKeySecretRef). "
             "Defaults to the operator-wide LGCRON_SERVER_URL."
         ),
     )
@@ -107,6 +124,7 @@ class ServerRef(CamelModel):
     def _url_has_a_host_and_a_valid_port(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        reject_credentials(value)  # first: the messages below quote the URL
         if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise ValueError(f"{value!r} contains whitespace or control characters")
         parsed = urlsplit(value)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, Field, SecretStr
 
 from langgraph_cron import __version__
-from langgraph_cron.models import SecretKeyRef
+from langgraph_cron.models import SecretKeyRef, reject_credentials
 
 DEFAULT_INVOKER_IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{__version__}"
 
@@ -72,6 +72,11 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        if server_url := env.get("LGCRON_SERVER_URL"):
+            try:
+                reject_credentials(server_url)
+            except ValueError as exc:  # raised here: pydantic's own error would quote the value
+                raise ValueError(f"LGCRON_SERVER_URL {exc}") from None
         values = {
             "server_url": env.get("LGCRON_SERVER_URL") or None,
             "api_key": env.get("LGCRON_API_KEY") or None,

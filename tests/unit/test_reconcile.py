@@ -18,6 +18,7 @@ from langgraph_cron.reconcile import (
     plan_update,
     status_patch,
 )
+from langgraph_cron.settings import Settings
 
 NOW = datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC)
 IDENTITY = Identity(uid="u-1", namespace="team-a", name="nightly")
@@ -82,6 +83,22 @@ def test_invalid_spec_names_the_field_and_the_reason(fields, expected):
     with pytest.raises(InvalidSpec) as exc:
         spec(**fields)
     assert expected in str(exc.value)
+
+
+@pytest.mark.parametrize("url", ["https://ops:hunter2-pw@agents.example.com", "https://hunter2-pw@agents.example.com:99999"])
+def test_a_server_url_with_credentials_is_refused_without_quoting_them(url):
+    with pytest.raises(InvalidSpec) as exc:
+        spec(server={"url": url})
+    assert "spec.server.url: must not carry credentials" in str(exc.value)
+    assert "hunter2" not in str(exc.value)
+
+
+def test_an_operator_wide_server_url_with_credentials_is_refused_without_quoting_them():
+    with pytest.raises(ValueError) as exc:
+        Settings.from_env({"LGCRON_SERVER_URL": "https://ops:hunter2-pw@agents.example.com"})
+    assert str(exc.value).startswith("LGCRON_SERVER_URL must not carry credentials")
+    assert "hunter2" not in str(exc.value)
+    assert Settings.from_env({"LGCRON_SERVER_URL": "https://agents.example.com"}).server_url == "https://agents.example.com"
 
 
 def test_missing_required_fields_are_named():
