@@ -304,7 +304,7 @@ def main() -> None:
         parser.error("--real-cluster needs KUBECONFIG")
     try:
         # uvloop, like the operator: the emulator and the load generator share the 2 cores with the
-        # system measured, and asyncio's own sockets would cost them about a third more CPU.
+        # system measured, and uvloop's sockets cost less CPU than asyncio's.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(run(args))
     except KeyboardInterrupt:

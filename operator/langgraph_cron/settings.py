@@ -72,13 +72,14 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        if server_url := env.get("LGCRON_SERVER_URL"):
+        server_url = env.get("LGCRON_SERVER_URL") or None
+        if server_url:
             try:
                 reject_credentials(server_url)
             except ValueError as exc:  # raised here: pydantic's own error would quote the value
                 raise ValueError(f"LGCRON_SERVER_URL {exc}") from None
         values = {
-            "server_url": env.get("LGCRON_SERVER_URL") or None,
+            "server_url": server_url,
             "api_key": env.get("LGCRON_API_KEY") or None,
             "api_key_secret": _secret_ref(env.get("LGCRON_API_KEY_SECRET")),
             "invoker_image": env.get("LGCRON_INVOKER_IMAGE") or None,
