@@ -1,6 +1,8 @@
 """
-Fixtures that run kopf operators against a Kubernetes API: kmock's emulator by default,
-or a real cluster when LGCRON_TEST_KUBECONFIG points at its kubeconfig.
+Fixtures that run kopf operators against a Kubernetes API: kmock's emulator by default; a private
+real control plane when KUBEBUILDER_ASSETS names a directory with etcd and kube-apiserver (and
+optionally kube-controller-manager), the envtest convention; or an existing cluster when
+LGCRON_TEST_KUBECONFIG points at its kubeconfig (it wins over KUBEBUILDER_ASSETS).
 
 Tests see only a kubeconfig (exported as $KUBECONFIG for the operator under test) and a fresh
 namespace, so the same tests run unchanged on both::
@@ -28,10 +30,14 @@ import kopf
 import kubernetes
 import pytest
 from kopf.testing import KopfRunner
+from control_plane import ControlPlane
 from kube import (
+    KUBEBUILDER_ASSETS,
     LGCRON_API_VERSION,
     LGCRON_KIND,
     LGCRON_PLURAL,
+    REAL_CLUSTER,
+    TEST_KUBECONFIG,
     KubeTestApi,
     api_path,
     ensure_crds,
@@ -40,7 +46,6 @@ from kube_emulator import KubeEmulator
 from langgraph_cron.agent_server import AgentServerClient, make_http_client
 from tcp_proxy import TcpProxy
 
-REAL_CLUSTER_KUBECONFIG = os.environ.get("LGCRON_TEST_KUBECONFIG")
 CRD_MANIFEST = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"
 
 
@@ -48,9 +53,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "emulator_only: tests the kmock emulator itself; skipped on a real cluster")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    if TEST_KUBECONFIG:
+        return f"operator tests: the cluster in LGCRON_TEST_KUBECONFIG={TEST_KUBECONFIG}"
+    if KUBEBUILDER_ASSETS:
+        return f"operator tests: a private control plane from KUBEBUILDER_ASSETS={KUBEBUILDER_ASSETS}"
+    return "operator tests: the kmock emulator (set KUBEBUILDER_ASSETS or LGCRON_TEST_KUBECONFIG for a real API)"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if REAL_CLUSTER_KUBECONFIG:
-        skip = pytest.mark.skip(reason="tests the kmock emulator itself, but LGCRON_TEST_KUBECONFIG selects a real cluster")
+    if REAL_CLUSTER:
+        skip = pytest.mark.skip(reason="tests the kmock emulator itself (or injects faults into it), but "
+                                       f"{'LGCRON_TEST_KUBECONFIG' if TEST_KUBECONFIG else 'KUBEBUILDER_ASSETS'} "
+                                       "selects a real Kubernetes API")
         for item in items:
             if item.get_closest_marker("emulator_only") or {"kmock", "kube_emulator"} & set(getattr(item, "fixturenames", ())):
                 item.add_marker(skip)
@@ -73,20 +88,31 @@ def kube_emulator(kmock: KubeEmulator) -> KubeEmulator:
 
 
 @pytest.fixture(scope="session")
-def real_cluster_kubeconfig() -> Path:
-    """The real cluster's kubeconfig, with the CRDs created or updated once per session."""
-    path = Path(REAL_CLUSTER_KUBECONFIG or "").expanduser()
+def real_cluster_kubeconfig() -> Iterator[Path]:
+    """The real cluster's kubeconfig, with the CRDs created or updated once per session: the
+    cluster named by LGCRON_TEST_KUBECONFIG, or a control plane of our own started from
+    KUBEBUILDER_ASSETS for this session (stopped at its end, on failure and on Ctrl-C too)."""
+    with contextlib.ExitStack() as stack:
+        if TEST_KUBECONFIG:
+            path = Path(TEST_KUBECONFIG).expanduser()
+        else:
+            control_plane = stack.enter_context(ControlPlane.from_assets(KUBEBUILDER_ASSETS))
+            path = control_plane.kubeconfig
+        _apply_crds(path)
+        yield path
+
+
+def _apply_crds(path: Path) -> None:
     api = KubeTestApi(path, namespace="default")
     try:
         ensure_crds(api, CRD_MANIFEST)
     finally:
         api.close()
-    return path
 
 
 @pytest.fixture
 def kubeconfig_path(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if REAL_CLUSTER_KUBECONFIG:
+    if REAL_CLUSTER:
         path = request.getfixturevalue("real_cluster_kubeconfig")
     else:
         server = str(request.getfixturevalue("kube_emulator").url).rstrip("/")

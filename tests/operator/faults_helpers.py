@@ -5,7 +5,7 @@ workload of applies, edits and deletes, and the invariant every fault scenario e
     for deleted ones, and every live one Ready at its current generation.
 
 Everything here talks to Kubernetes through `KubeTestApi` and to the Agent Server through its HTTP
-API, so it works the same against kmock and against a real cluster (LGCRON_TEST_KUBECONFIG).
+API, so it works the same against kmock and against a real cluster (KUBEBUILDER_ASSETS or LGCRON_TEST_KUBECONFIG).
 """
 
 from __future__ import annotations

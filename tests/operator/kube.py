@@ -11,6 +11,7 @@ from __future__ import (
 import asyncio
 import base64
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,12 @@ import kubernetes
 import yaml
 
 Obj = dict[str, Any]
+
+# Which Kubernetes API the operator tests run against (tests/operator/conftest.py): an existing
+# cluster, a private control plane from envtest-style binaries, or (neither set) the kmock emulator.
+TEST_KUBECONFIG = os.environ.get("LGCRON_TEST_KUBECONFIG") or None
+KUBEBUILDER_ASSETS = os.environ.get("KUBEBUILDER_ASSETS") or None
+REAL_CLUSTER = bool(TEST_KUBECONFIG or KUBEBUILDER_ASSETS)
 
 LGCRON_API_VERSION = "lgcron.io/v1alpha1"
 LGCRON_KIND = "LangGraphCron"
@@ -158,7 +165,7 @@ def ensure_crds(api: KubeTestApi, manifest: Path, timeout: float = 60.0) -> None
 
         deadline = time.monotonic() + timeout
         while not any(c["type"] == "Established" and c["status"] == "True"
-                      for c in api.call_blocking("GET", path).get("status", {}).get("conditions", [])):
+                      for c in (api.call_blocking("GET", path).get("status") or {}).get("conditions") or []):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {crd['metadata']['name']} is not Established after {timeout}s.")
             time.sleep(0.5)

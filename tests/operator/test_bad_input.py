@@ -9,7 +9,7 @@ cron on the server, and a finalizer released without any server call. Mismatches
 per case and reported together at the end.
 
 On kmock nothing validates the schema, so the operator sees every case. On a real cluster
-(LGCRON_TEST_KUBECONFIG) the apiserver sees each first: `schema_rejects` cases must fail at create
+(LGCRON_TEST_KUBECONFIG or KUBEBUILDER_ASSETS) the apiserver sees each first: `schema_rejects` cases must fail at create
 with 422 naming the field, and `schema_prunes` cases lose their unknown fields and become Ready.
 
 Cases with a `known_problem` run in a second operator run, pinned with a strict xfail: it fails
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,13 +30,12 @@ import aiohttp.web_runner
 import aiohttp.web_server
 import kubernetes
 import pytest
-from kube import api_path
+from kube import REAL_CLUSTER, api_path
 from operator_helpers import condition, crons_of, has_reason, is_ready, resource
 from tcp_proxy import TcpProxy
 
 from tests.bad_inputs import CASES, MISSING_SECRET, Case, has_path
 
-REAL_CLUSTER = bool(os.environ.get("LGCRON_TEST_KUBECONFIG"))
 NEIGHBOUR = "valid-neighbour"  # a valid resource applied alongside: it must become Ready
 MAX_MESSAGE = 2000  # a message must never echo the (possibly 1 MiB) input
 

@@ -2,7 +2,7 @@
 Proof of the operator-test fixtures: a tiny kopf operator's whole lifecycle, and the API semantics it needs.
 
 Only the tests marked ``emulator_only`` (or using the emulator directly) look into kmock;
-all the others use nothing but the Kubernetes API, so on a real cluster (LGCRON_TEST_KUBECONFIG)
+all the others use nothing but the Kubernetes API, so on a real cluster (KUBEBUILDER_ASSETS or LGCRON_TEST_KUBECONFIG)
 they also show that the emulator behaves like the real apiserver.
 """
 import asyncio
@@ -93,6 +93,7 @@ async def test_events_posted_by_the_operator_are_listed(kube: KubeTestApi, sampl
 
 async def test_many_objects_are_handled_and_deleted(kube: KubeTestApi, run_operator) -> None:
     names = [f"many-{i:03}" for i in range(200)]
+    no_timer = {sample_operator.NO_TIMER: "yes"}
 
     async def all_handled() -> bool:
         objs = await kube.list()
@@ -103,7 +104,7 @@ async def test_many_objects_are_handled_and_deleted(kube: KubeTestApi, run_opera
 
     async with run_operator(registry=sample_operator.registry):
         started = time.monotonic()
-        await asyncio.gather(*(kube.create(lgcron(name)) for name in names))
+        await asyncio.gather(*(kube.create(lgcron(name, **no_timer)) for name in names))
         assert await eventually(all_handled, timeout=60)
         handled = time.monotonic()
         await asyncio.gather(*(kube.delete(name) for name in names))

@@ -5,7 +5,7 @@ cron per live LangGraphCron, found on the real Agent Server by {"lgcron.io/uid":
 for deleted ones, every live one Ready at its current generation.
 
 Run alone with `pytest -m faults`. The scenarios of section 3 need the kmock emulator (its opt-in
-fault injection); everything else runs on a real cluster too (LGCRON_TEST_KUBECONFIG).
+fault injection); everything else runs on a real cluster too (KUBEBUILDER_ASSETS or LGCRON_TEST_KUBECONFIG).
 
 Sizes, by environment variable (the defaults are the issue's sizes and fit CI):
 
