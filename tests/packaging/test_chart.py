@@ -124,10 +124,17 @@ def test_helpers_follow_helm_create_and_every_include_is_defined():
             assert used in defined, f"{template.name}: include of undefined {used!r}"
 
 
+# Old value names still honoured but left out of values.yaml (their presence means the user set them).
+DEPRECATED_ALIASES = {"replicas": "replicaCount"}
+
+
 def test_every_values_reference_exists_in_values_yaml():
     values = _values()
     for template in TEMPLATES:
         for path in re.findall(r"\$?\.Values\.([A-Za-z0-9_.]+)", template.read_text()):
+            if path in DEPRECATED_ALIASES:
+                assert path in _schema()["properties"], f"deprecated .Values.{path} must stay in the schema"
+                continue
             node = values
             for part in path.split("."):
                 assert isinstance(node, dict) and part in node, f"{template.name}: .Values.{path} is not in values.yaml"
@@ -136,7 +143,7 @@ def test_every_values_reference_exists_in_values_yaml():
 
 def test_values_yaml_is_documented():
     text = (CHART / "values.yaml").read_text()
-    for key in ("replicas", "watchNamespaces", "resyncInterval", "logLevel", "logFormat", "invokerImage", "server"):
+    for key in ("replicaCount", "watchNamespaces", "resyncInterval", "logLevel", "logFormat", "invokerImage", "server"):
         assert re.search(rf"#.*\n(?:#.*\n)*{key}:", text), f"{key} has no comment above it"
 
 
@@ -150,7 +157,7 @@ def test_values_yaml_validates_against_the_schema():
 
 def test_values_have_the_documented_defaults():
     values = _values()
-    assert values["replicas"] == 1 and values["watchNamespaces"] == [] and values["crds"]["install"] is True
+    assert values["replicaCount"] == 1 and values["watchNamespaces"] == [] and values["crds"]["install"] is True
     assert values["image"]["repository"] == "ghcr.io/lgcron/langgraph-cron-operator" and values["image"]["tag"] == ""
     assert values["podSecurityContext"]["runAsNonRoot"] is True and values["podSecurityContext"]["runAsUser"] == 10001
     assert values["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -164,6 +171,8 @@ def test_values_have_the_documented_defaults():
 @pytest.mark.parametrize(
     "override",
     [
+        {"replicaCount": 0},
+        {"replicaCount": "2"},
         {"replicas": 0},
         {"logFormat": "xml"},
         {"logLevel": "trace"},
@@ -177,6 +186,23 @@ def test_values_have_the_documented_defaults():
 def test_schema_rejects_bad_values(override):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**_values(), **override}, _schema(), cls=jsonschema.Draft7Validator)
+
+
+def test_replica_count_is_helm_creates_name_and_replicas_a_deprecated_alias():
+    values, schema = _values(), _schema()
+    assert "replicaCount" in schema["required"] and "replicas" not in schema["required"]
+    # The alias must not be in values.yaml: the templates tell "set by the user" by its presence.
+    assert "replicas" not in values and DEPRECATED_ALIASES["replicas"] in values
+    assert "Deprecated" in schema["properties"]["replicas"]["description"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"replicaCount": 2}, {"replicas": 2}, {"replicas": None}, {"replicaCount": 3, "replicas": 2}],
+    ids=["replicaCount", "old-replicas", "old-replicas-unset", "both"],
+)
+def test_schema_accepts_replica_count_and_the_old_replicas(override):
+    jsonschema.validate({**_values(), **override}, _schema(), cls=jsonschema.Draft7Validator)
 
 
 # ---------------------------------------------------------------- CRDs

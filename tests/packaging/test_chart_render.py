@@ -68,7 +68,11 @@ PEERING = {("kopf.dev", "clusterkopfpeerings"), ("kopf.dev", "kopfpeerings")}
 
 
 def test_lint_is_clean():
-    for values in ({}, {"replicas": 2, "watchNamespaces": ["a"], "metrics": {"enabled": True, "port": 9090}}):
+    for values in (
+        {},
+        {"replicaCount": 2, "watchNamespaces": ["a"], "metrics": {"enabled": True, "port": 9090}},
+        {"replicas": 2},  # the deprecated name, still honoured: no strict-mode error on the absent key either
+    ):
         report = helm.lint(str(CHART), values, strict=True)
         problems = [m for m in report["messages"] if m["severity"] >= 2]
         assert not problems and not report["errors"], report
@@ -131,8 +135,9 @@ def test_crd_is_kept_labelled_and_equal_to_the_committed_one():
     assert "install the LangGraphCron CRD yourself" in notes
 
 
-def test_replicas_run_with_kopf_peering_cluster_wide():
-    docs, notes = render({"replicas": 2})
+@pytest.mark.parametrize("values", [{"replicaCount": 2}, {"replicas": 2}], ids=["replicaCount", "old-replicas"])
+def test_replicas_run_with_kopf_peering_cluster_wide(values):
+    docs, notes = render(values)
     deployment = _one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert _container(docs)["args"] == ["run", "--all-namespaces", LIVENESS, "--peering=langgraph-cron-operator"]
@@ -147,6 +152,38 @@ def test_replicas_run_with_kopf_peering_cluster_wide():
     assert "one is active at a time" in notes
 
 
+def test_replica_count_is_the_documented_value_without_deprecation_note():
+    docs, notes = render({"replicaCount": 3})
+    assert _one(docs, "Deployment")["spec"]["replicas"] == 3
+    assert "3 replicas share" in notes and "DEPRECATED" not in notes
+    _, notes = render()
+    assert "DEPRECATED" not in notes and "replicas share" not in notes
+
+
+@pytest.mark.parametrize("expression", ["replicaCount=2", "replicas=2"])
+def test_set_on_the_command_line_is_accepted(expression):
+    """`helm install --set replicaCount=2` (parsed as Helm parses --set) passes the schema and takes effect."""
+    docs, _ = render(helm.parse_set_string(expression))
+    assert _one(docs, "Deployment")["spec"]["replicas"] == 2 and _one(docs, "ClusterKopfPeering")
+
+
+def test_old_replicas_value_is_honoured_with_a_deprecation_note():
+    docs, notes = render({"replicas": 2})
+    assert _one(docs, "Deployment")["spec"]["replicas"] == 2
+    assert "DEPRECATED: the value `replicas` is now called `replicaCount`" in notes
+    assert "--set replicaCount=2,replicas=null" in notes
+    # Set alongside replicaCount, the old name wins (existing values files keep their count) and the note says so.
+    docs, notes = render({"replicas": 3, "replicaCount": 2})
+    assert _one(docs, "Deployment")["spec"]["replicas"] == 3
+    assert "it wins over replicaCount, which is 2" in notes
+    # null unsets it (the way out under --reuse-values): replicaCount applies, no note.
+    docs, notes = render({"replicas": None, "replicaCount": 1})
+    assert _one(docs, "Deployment")["spec"]["replicas"] == 1 and _one(docs, "Deployment")["spec"]["strategy"] == {
+        "type": "Recreate"
+    }
+    assert not [d for d in docs if d["kind"].endswith("KopfPeering")] and "DEPRECATED" not in notes
+
+
 def test_peering_crds_ship_in_the_charts_crds_folder():
     with helm.Chart.load(str(CHART)) as chart:
         [crds] = chart.crds
@@ -155,7 +192,7 @@ def test_peering_crds_ship_in_the_charts_crds_folder():
 
 
 def test_watch_namespaces_use_roles_and_a_read_only_cluster_role():
-    docs, notes = render({"watchNamespaces": ["team-a", "team-b"], "replicas": 2})
+    docs, notes = render({"watchNamespaces": ["team-a", "team-b"], "replicaCount": 2})
     assert _container(docs)["args"] == [
         "run",
         "--namespace=team-a",
@@ -236,7 +273,9 @@ def test_settings_values_become_env_args_and_ports():
 
 
 @pytest.mark.parametrize(
-    "values", [{}, {"replicas": 3}, {"watchNamespaces": ["a"], "replicas": 2}], ids=["default", "ha", "namespaced"]
+    "values",
+    [{}, {"replicaCount": 3}, {"watchNamespaces": ["a"], "replicaCount": 2}],
+    ids=["default", "ha", "namespaced"],
 )
 def test_rbac_has_no_wildcards_and_secrets_are_only_read(values):
     docs, _ = render(values)

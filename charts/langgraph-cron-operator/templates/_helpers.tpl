@@ -69,10 +69,19 @@ The operator image; the tag defaults to the chart's appVersion.
 {{- end }}
 
 {{/*
+The number of operator pods: replicaCount, unless the deprecated `replicas` (its old name; not in
+values.yaml) is set, which then wins so that existing values files keep working. A null
+(`--set replicas=null`, the way to drop it under --reuse-values) counts as unset.
+*/}}
+{{- define "langgraph-cron-operator.replicaCount" -}}
+{{- with .Values.replicas }}{{ int . }}{{ else }}{{ int $.Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/*
 Several replicas run with kopf peering (one active at a time); one replica runs standalone.
 */}}
 {{- define "langgraph-cron-operator.peering" -}}
-{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- if gt (int (include "langgraph-cron-operator.replicaCount" .)) 1 }}true{{ end }}
 {{- end }}
 
 {{/*
