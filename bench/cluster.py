@@ -25,7 +25,9 @@ from kube import (
     api_path,
     ensure_crds,
 )
+from control_plane import ControlPlane
 from kube_emulator import KubeEmulator
+from prometheus_client.parser import text_string_to_metric_families
 from langgraph_cron.transport import AiohttpTransport
 
 from bench import ROOT
@@ -64,6 +66,37 @@ async def emulator(workdir: Path) -> AsyncIterator[tuple[Path, CountingEmulator]
             "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
         }))
         yield path, emu
+
+
+def start_control_plane(assets: str) -> ControlPlane:
+    """Started from the main thread, not a worker: its processes die with the thread that made them."""
+    control_plane = ControlPlane.from_assets(assets)
+    control_plane.start()
+    return control_plane
+
+
+class ApiserverMetrics:
+    """apiserver_request_total from a real apiserver's /metrics (every client's requests)."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.api = KubeTestApi(kubeconfig, "default")
+
+    def _requests(self) -> collections.Counter:
+        client = self.api._client
+        _, url, headers, _, _ = client.param_serialize("GET", "/metrics", header_params={"Accept": "text/plain"},
+                                                       auth_settings=["BearerToken"])
+        text = client.call_api("GET", url, header_params=headers).read().decode()
+        counts: collections.Counter = collections.Counter()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "apiserver_request_total" and sample.labels.get("resource"):
+                    labels = sample.labels
+                    what = labels["resource"] + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+                    counts[f"{labels['verb']} {what}"] += int(sample.value)
+        return counts
+
+    async def requests(self) -> collections.Counter:
+        return await asyncio.to_thread(self._requests)
 
 
 def apply_crd(kubeconfig: Path) -> None:

@@ -6,6 +6,7 @@ Importing this module registers the handlers, so `kopf run -m langgraph_cron` wo
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -52,6 +53,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port)
     memo.service = CronService(config, memo.http, memo.kube)
+    # Another replica could change a cron between two of our looks: then deletions always search.
+    memo.service.remember_sole_crons = settings.peering.standalone
     # One lock per object: the resync pass and the change handlers must never both create a cron.
     memo.locks = {}
     # Every LangGraphCron as last seen by the watch: what the batched resync pass works on.
@@ -157,7 +160,30 @@ async def lgcron_bodies(body: kopf.Body, memo: kopf.Memo, lgcron_bodies: kopf.In
     meta = body["metadata"]
     if meta["uid"] not in memo.registry and FINALIZER not in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp"):
         memo.service.mark_pristine(meta["uid"])  # first sight, and nobody has handled it yet
-    return {meta["uid"]: dict(body)}
+    return {meta["uid"]: slim_body(body)}
+
+
+# Never read from a stored body, and large: the apiserver's managedFields are a few KB on every
+# object, and `kubectl apply` keeps a second copy of the whole spec in an annotation.
+_UNUSED_METADATA = frozenset({"managedFields"})
+_UNUSED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+
+
+def slim_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body without what no reader of the registry uses, so that N stored bodies cost little."""
+    meta = {k: v for k, v in body["metadata"].items() if k not in _UNUSED_METADATA}
+    if annotations := meta.get("annotations"):
+        meta["annotations"] = {k: v for k, v in annotations.items() if k not in _UNUSED_ANNOTATIONS}
+    return {**body, "metadata": meta}
+
+
+def _release_free_memory() -> None:
+    """Hand the heap's free pages back to the system: a pass allocates the server's whole search
+    result and N status models at once, and glibc would otherwise keep the peak as RSS for good."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        pass
 
 
 async def _resync_forever(memo: kopf.Memo) -> None:
@@ -170,6 +196,7 @@ async def _resync_forever(memo: kopf.Memo) -> None:
             await _resync_pass(memo)
         except Exception:  # a bad pass must not end resyncing for good
             logging.getLogger(__name__).exception("resync pass failed")
+        _release_free_memory()
 
 
 async def _resync_pass(memo: kopf.Memo) -> None:

@@ -144,6 +144,10 @@ class CronService:
         self._clients: dict[tuple[str, str | None], AgentServerClient] = {}
         # Objects no operator can have made a cron for yet: see `mark_pristine`.
         self._pristine: set[str] = set()
+        # uid -> (server URL, cron id): the object's only cron, as this process last left it. Lets a
+        # deletion skip the uid search. Only trusted when no other replica can act meanwhile.
+        self._sole_crons: dict[str, tuple[str, str]] = {}
+        self.remember_sole_crons = True
 
     # ------------------------------------------------------------ connection
 
@@ -182,11 +186,26 @@ class CronService:
     def forget(self, uid: str) -> None:
         """The object is gone: drop what this process remembers of it."""
         self._pristine.discard(uid)
+        self._sole_crons.pop(uid, None)
         self.managed.forget(uid)
 
     def keep_only(self, live_uids: Collection[str]) -> None:
         """Drop the marks of objects deleted before they were ever handled."""
         self._pristine.intersection_update(live_uids)
+        for uid in self._sole_crons.keys() - set(live_uids):
+            del self._sole_crons[uid]
+
+    def _remember_sole_cron(self, uid: str, url: str, cron_id: str) -> None:
+        if self.remember_sole_crons and uid:
+            self._sole_crons[uid] = (url, cron_id)
+
+    def _known_sole_cron(self, obj: CronObject, url: str) -> str | None:
+        """The cron id when this process knows it is the object's only cron, on `url`, and the
+        status agrees (a status written by anyone else since would not)."""
+        known = self._sole_crons.get(obj.identity.uid)
+        if known is None or known != (url, obj.status.cron_id) or obj.status.server_url not in (None, url):
+            return None
+        return known[1]
 
     def client(self, url: str, api_key: str | None) -> AgentServerClient:
         """The client of one server and key, kept: building one parses the URL, on every reconcile."""
@@ -217,6 +236,9 @@ class CronService:
     async def _reconcile(self, obj: CronObject, *, attempt: int, on_cron_id: CronIdCallback | None) -> Result:
         now = self.clock()
         events: list[EventRecord] = []
+        # Whatever happens below may leave other crons behind (a failed delete, a lost create
+        # response): only a completed _ensure says again which cron is the only one.
+        self._sole_crons.pop(obj.identity.uid, None)
         try:
             spec = parse_spec(obj.raw_spec)
             url = self.server_url(spec.server)
@@ -233,6 +255,7 @@ class CronService:
                 if obj.status.cron_id and obj.status.server_url and obj.status.server_url != url:
                     await self._delete_all(self.client(obj.status.server_url, key), obj, events, why="the server URL changed")
                 cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id)
+                self._remember_sole_cron(obj.identity.uid, url, cron.cron_id)
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
         outcome = Outcome.ready(spec, now)
@@ -491,6 +514,11 @@ class CronService:
             if url is None:
                 return Result(status=obj.status, events=events)
             key = await self.api_key(obj.identity.namespace, server, allow_last_known=True)
+            if (sole := self._known_sole_cron(obj, url)) is not None:
+                # Created, adopted or checked by this process, with duplicates removed: one DELETE.
+                await self._delete_one(self.client(url, key), sole)
+                events.append(EventRecord("Normal", "Deleted", f"deleted cron {sole} (the resource was deleted)"))
+                return Result(status=obj.status, events=events)
             for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
                 await self._delete_all(self.client(server_url, key), obj, events, why="the resource was deleted")
         except (SecretNotFound, AgentServerError, KubernetesApiError) as exc:
