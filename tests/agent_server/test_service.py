@@ -139,3 +139,60 @@ async def test_a_held_deletion_retries_within_a_minute_however_long_the_outage(r
         results = [await service.finalize(obj, attempt=attempt) for attempt in range(8, 20)]  # old cap: 300 s
     assert all(not r.done and r.status.condition("Ready").reason == "ServerUnavailable" for r in results)
     assert all(0 <= r.retry_after <= 60 for r in results), [r.retry_after for r in results]
+
+
+def reconciled(obj: CronObject, status: LangGraphCronStatus) -> CronObject:
+    """The object as the next watch event shows it: with the status the reconcile wrote."""
+    return CronObject(identity=obj.identity, generation=obj.generation, raw_spec=obj.raw_spec, status=status)
+
+
+async def test_deleting_a_cron_this_process_made_is_one_delete_without_a_search(make_service, recorder, client):
+    service, obj = make_service(), new_object()
+    service.mark_pristine(obj.identity.uid)
+    made = await service.reconcile(obj)
+    recorder.requests.clear()
+    result = await service.finalize(reconciled(obj, made.status))
+    assert result.done
+    assert recorder.requests == [f"DELETE /runs/crons/{made.status.cron_id}"]
+    assert await crons_of(client, obj) == []
+
+
+async def test_deleting_after_a_restart_searches_and_deletes_every_cron_of_the_uid(make_service, recorder, client, cleanup):
+    first, obj = make_service(), new_object()
+    made = await first.reconcile(obj)
+    duplicate = await client.create({"assistant_id": "agent", "schedule": NEVER_SOON,  # e.g. from a create lost in a crash
+                                     "metadata": {UID_KEY: obj.identity.uid, "lgcron.io/cluster": "test-service"}})
+    cleanup.append(duplicate.cron_id)  # in case the test fails before the deletion
+    restarted = make_service()  # a new process remembers nothing: it must not trust status.cronId alone
+    recorder.requests.clear()
+    assert (await restarted.finalize(reconciled(obj, made.status))).done
+    assert recorder.requests[0] == "POST /runs/crons/search"
+    assert sorted(r for r in recorder.requests if r.startswith("DELETE")) == sorted(
+        f"DELETE /runs/crons/{i}" for i in (made.status.cron_id, duplicate.cron_id))
+    assert await crons_of(client, obj) == []
+
+
+async def test_with_several_replicas_deletion_always_searches(make_service, recorder, client):
+    service, obj = make_service(), new_object()
+    service.remember_sole_crons = False  # kopf peering: another replica may have acted meanwhile
+    made = await service.reconcile(obj)
+    recorder.requests.clear()
+    assert (await service.finalize(reconciled(obj, made.status))).done
+    assert recorder.requests == ["POST /runs/crons/search", f"DELETE /runs/crons/{made.status.cron_id}"]
+
+
+async def test_a_failed_reconcile_forgets_which_cron_was_the_only_one(make_service, recorder, client, cleanup):
+    service, obj = make_service(), new_object()
+    service.mark_pristine(obj.identity.uid)
+    made = await service.reconcile(obj)
+    cleanup.append(made.status.cron_id)
+    changed = CronObject(identity=obj.identity, generation=2, raw_spec={**obj.raw_spec, "assistantId": "other-graph"},
+                         status=made.status)
+    recorder.lose_response_of = "POST /runs/crons"  # the replacement is made, but we never learn its id
+    failed = await service.reconcile(changed)
+    assert failed.status.condition("Ready").reason == "ServerUnavailable"
+    cleanup.extend(c.cron_id for c in await crons_of(client, obj))
+    recorder.requests.clear()
+    assert (await service.finalize(reconciled(changed, failed.status))).done
+    assert recorder.requests[0] == "POST /runs/crons/search", "must search: a cron it never saw may exist"
+    assert await crons_of(client, obj) == []

@@ -1,0 +1,30 @@
+"""The resync registry keeps every LangGraphCron's body: without the parts nobody reads, which are big."""
+
+from langgraph_cron.handlers import slim_body
+from langgraph_cron.service import CronObject
+
+BODY = {
+    "apiVersion": "lgcron.io/v1alpha1", "kind": "LangGraphCron",
+    "metadata": {
+        "name": "nightly", "namespace": "team-a", "uid": "u-1", "resourceVersion": "42", "generation": 3,
+        "finalizers": ["lgcron.io/cleanup"], "labels": {"team": "a"},
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"spec": "a second copy"}', "note": "kept"},
+        "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}],
+    },
+    "spec": {"schedule": "0 7 * * *", "assistantId": "agent"},
+    "status": {"cronId": "c-1", "observedGeneration": 3},
+}
+
+
+def test_slim_body_drops_managed_fields_and_the_last_applied_copy_only() -> None:
+    slim = slim_body(BODY)
+    assert "managedFields" not in slim["metadata"]
+    assert slim["metadata"]["annotations"] == {"note": "kept"}
+    expected_meta = {k: v for k, v in BODY["metadata"].items() if k not in ("managedFields", "annotations")}
+    assert {k: v for k, v in slim["metadata"].items() if k != "annotations"} == expected_meta
+    assert (slim["spec"], slim["status"], slim["kind"]) == (BODY["spec"], BODY["status"], BODY["kind"])
+    assert "managedFields" in BODY["metadata"], "the body kopf passed in is left as it was"
+
+
+def test_a_slim_body_still_makes_the_same_cron_object() -> None:
+    assert CronObject.from_body(slim_body(BODY), cluster="c") == CronObject.from_body(BODY, cluster="c")
