@@ -112,6 +112,27 @@ async def run_audit(
     return result
 
 
+def load_api_client() -> Any:
+    """The official client: in-cluster config in a pod, else KUBECONFIG (what the command documents)."""
+    import kubernetes
+
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return kubernetes.client.ApiClient()
+
+
+def namespace_uid(api_client: Any, name: str) -> str | None:
+    """The UID of a namespace, or None when it is missing or unreadable (the operator's rule)."""
+    import kubernetes
+
+    try:
+        return kubernetes.client.CoreV1Api(api_client).read_namespace(name).metadata.uid
+    except kubernetes.client.ApiException:
+        return None
+
+
 def list_live_uids(api_client: Any, namespaces: Collection[str] | None) -> set[str]:
     """UIDs of all LangGraphCrons (cluster-wide, or in the given namespaces), paged."""
     import kubernetes
@@ -142,7 +163,6 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
     import urllib3
 
     from langgraph_cron.agent_server import make_http_client
-    from langgraph_cron.kube import KubeClient, load_api_client
     from langgraph_cron.settings import Settings
 
     settings = Settings.from_env()
@@ -159,7 +179,7 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
         # The operator's own derivation (handlers.start), so both agree on which crons are this cluster's.
         chosen = cluster or (settings.cluster_id if "LGCRON_CLUSTER_ID" in os.environ else None)
         if chosen is None:
-            chosen = await KubeClient(api).namespace_uid("kube-system") or settings.cluster_id
+            chosen = await asyncio.to_thread(namespace_uid, api, "kube-system") or settings.cluster_id
             if chosen == settings.cluster_id:
                 print(f"lgcron audit: warning: cannot read namespace kube-system; using cluster id {chosen!r} "
                       "as the operator does (pass --cluster to choose)", file=sys.stderr)

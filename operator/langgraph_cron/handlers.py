@@ -20,7 +20,7 @@ from langgraph_cron.agent_server import make_http_client
 from langgraph_cron.audit import collect_forever
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storage
-from langgraph_cron.kube import KubeClient, load_api_client
+from langgraph_cron.kube import KubeClient, connection_info
 from langgraph_cron.models import GROUP, PLURAL, VERSION
 from langgraph_cron.reconcile import status_patch
 from langgraph_cron.service import SLOW_RETRY_SECONDS, CronObject, CronService, Result
@@ -39,7 +39,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     # The GC may only judge crons of namespaces this operator watches.
     memo.clusterwide = settings.peering.clusterwide
     config = Settings.from_env()
-    memo.kube = KubeClient(load_api_client())
+    memo.kube = KubeClient(lambda: connection_info(logger))
     if "LGCRON_CLUSTER_ID" not in os.environ:
         cluster = await memo.kube.namespace_uid("kube-system")
         if cluster is None:
@@ -67,12 +67,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     )
 
 
+@kopf.on.login()
+def login(logger: logging.Logger, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials are the operator's own client's: one rule for both (see kube.py)."""
+    return connection_info(logger)
+
+
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.tasks.values():
         task.cancel()
     await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
     await memo.http.aclose()
+    await memo.kube.close()
 
 
 def _cron_object(memo: kopf.Memo, body: Any) -> CronObject:

@@ -1,7 +1,10 @@
 """The operator's own small Kubernetes client: Secrets it reads and status it writes outside kopf.
 
-Built on the official (synchronous) client and run in worker threads, so it works with any
-kubeconfig auth and never blocks the operator's event loop.
+Async, on aiohttp (which kopf already uses), with the credentials kopf's own login functions find:
+the in-cluster service account, else the kubeconfig. The official `kubernetes` library is needed
+only for kubeconfigs that run a program or plugin to get a token (exec, auth-provider, tokenFile):
+`uses_client_library()` says when, and `lgcron run` keeps it (and kopf's eager import of it, about
+13 MB of RSS) out of the operator otherwise.
 """
 
 from __future__ import annotations
@@ -9,12 +12,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
+import os
+from collections.abc import Callable
 from typing import Any
 
-import kubernetes
-from kubernetes.client.exceptions import ApiException
+import aiohttp
+import kopf
 
 from langgraph_cron.models import GROUP, PLURAL, VERSION
+
+logger = logging.getLogger(__name__)
 
 
 class SecretNotFound(Exception):
@@ -32,19 +40,33 @@ class KubernetesApiError(Exception):
             detail = json.loads(body).get("message", body)
         except (ValueError, AttributeError):
             pass
-        super().__init__(f"Kubernetes API {method} {path}: HTTP {status}: {detail[:500]}")
+        self.status = status
+        outcome = f"HTTP {status}" if status else "no response"  # 0: the request never got an answer
+        super().__init__(f"Kubernetes API {method} {path}: {outcome}: {detail[:500]}")
         # 400/422: the object itself is invalid (e.g. an unknown timeZone); retrying cannot help.
         self.permanent = status in (400, 422)
         self.reason = "KubernetesRejected" if self.permanent else "KubernetesError"
 
 
-def load_api_client() -> kubernetes.client.ApiClient:
-    """In-cluster config when running in a pod, else KUBECONFIG (what `lgcron run` documents)."""
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
+def uses_client_library() -> bool:
+    """Whether the credentials need the official client: a kubeconfig user that gets its token from
+    a program, a plugin or a file. A service account, a static token or a client certificate do not."""
+    import langgraph_cron
+
+    return langgraph_cron._needs_kubernetes_client()
+
+
+def connection_info(logger: logging.Logger | logging.LoggerAdapter = logger) -> kopf.ConnectionInfo:
+    """Where and how to reach the Kubernetes API: what kopf's login uses, and so does KubeClient."""
+    settings = kopf.OperatorSettings()
+    if uses_client_library():
+        info = kopf.login_via_client(logger=logger, settings=settings)
+    else:
+        info = (kopf.login_with_service_account(logger=logger, settings=settings)
+                or kopf.login_with_kubeconfig(logger=logger, settings=settings))
+    if info is None:
+        raise kopf.LoginError("no Kubernetes credentials: not in a cluster, and no KUBECONFIG or ~/.kube/config")
+    return info
 
 
 def _path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
@@ -53,33 +75,59 @@ def _path(api_version: str, plural: str, namespace: str, name: str | None = None
 
 
 class KubeClient:
-    """Plain-JSON access: objects stay dicts, as the pure builders produce and read them."""
+    """Plain-JSON access: objects stay dicts, as the pure builders produce and read them.
 
-    def __init__(self, api_client: kubernetes.client.ApiClient) -> None:
-        self._api = api_client
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._custom = kubernetes.client.CustomObjectsApi(api_client)
+    `login` is called for the first request and again after a 401 (a service-account token is
+    rotated on disk): no credential is cached beyond the session that uses it.
+    """
 
-    def _request_blocking(
+    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = connection_info, *, timeout: float = 30.0) -> None:
+        self._login = login
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+
+    def _connect(self) -> aiohttp.ClientSession:
+        info = self._login()
+        self._server = info.server.rstrip("/")
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=info.as_ssl_context(), limit=20),
+            headers={**info.as_http_headers(), "User-Agent": "lgcron-operator"},
+            proxy=info.proxy_url, trust_env=info.trust_env,  # basic auth, if any, is in the headers
+            timeout=self._timeout,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
         self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any] | None:
-        """One request; None on 404; ApiException on any other error."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        _, url, headers, body, _ = self._api.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self._api.call_api(method, url, header_params=headers, body=body)
-        text = response.read().decode()
-        if response.status == 404:
-            return None
-        if response.status >= 400:
-            raise KubernetesApiError(method, path, response.status, text)
-        return json.loads(text) if text else {}
-
-    async def _request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any] | None:
-        return await asyncio.to_thread(self._request_blocking, method, path, body, **kwargs)
+        """One request; None on 404; KubernetesApiError on any other error or no answer."""
+        for attempt in (1, 2):
+            if self._session is None:
+                self._session = self._connect()
+            try:
+                async with self._session.request(
+                    method, self._server + path, params=query,
+                    data=None if body is None else json.dumps(body),
+                    headers={"Accept": "application/json", "Content-Type": content_type},
+                ) as response:
+                    text = await response.text()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise KubernetesApiError(method, path, 0, f"{type(exc).__name__}: {exc}") from None
+            if response.status == 401 and attempt == 1:
+                await self.close()  # log in again: the token may have been rotated
+                continue
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                raise KubernetesApiError(method, path, response.status, text)
+            return json.loads(text) if text else {}
+        raise AssertionError("unreachable")
 
     async def namespace_uid(self, name: str) -> str | None:
         """The UID of a namespace, or None when it is missing or unreadable."""
@@ -93,6 +141,13 @@ class KubeClient:
 
     async def get_langgraphcron(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._request("GET", _path(f"{GROUP}/{VERSION}", PLURAL, namespace, name))
+
+    async def patch_status(self, namespace: str, name: str, status_patch: dict[str, Any]) -> None:
+        """Merge-patch the status; a resource deleted meanwhile is no error (404 -> nothing to do)."""
+        await self._request(
+            "PATCH", _path(f"{GROUP}/{VERSION}", PLURAL, namespace, name) + "/status", {"status": status_patch},
+            content_type="application/merge-patch+json",
+        )
 
     # CronJobs and their Jobs (the cronJob backend)
 
@@ -122,25 +177,15 @@ class KubeClient:
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise SecretNotFound(f"Secret {namespace}/{name} not found") from None
+            secret = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubernetesApiError as exc:
             if exc.status == 403:
                 raise SecretNotFound(f"Secret {namespace}/{name} cannot be read: forbidden (check RBAC)") from None
-            raise SecretNotFound(f"Secret {namespace}/{name} cannot be read: HTTP {exc.status}") from None
-        encoded = (secret.data or {}).get(key)
+            outcome = f"HTTP {exc.status}" if exc.status else "the Kubernetes API did not answer"
+            raise SecretNotFound(f"Secret {namespace}/{name} cannot be read: {outcome}") from None
+        if secret is None:
+            raise SecretNotFound(f"Secret {namespace}/{name} not found")
+        encoded = (secret.get("data") or {}).get(key)
         if encoded is None:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(encoded).decode().strip()
-
-    async def patch_status(self, namespace: str, name: str, status_patch: dict[str, Any]) -> None:
-        await asyncio.to_thread(
-            self._custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            {"status": status_patch},
-        )

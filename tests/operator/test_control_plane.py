@@ -45,6 +45,8 @@ def wait_dead(pids: list[int], timeout: float = 30) -> list[int]:
 
 
 def test_it_serves_the_api_with_a_working_garbage_collector(tmp_path: Path) -> None:
+    if ControlPlane.from_assets(KUBEBUILDER_ASSETS, workdir=tmp_path).binary("kube-controller-manager") is None:
+        pytest.skip("no kube-controller-manager in KUBEBUILDER_ASSETS (setup-envtest ships none): no garbage collector")
     with ControlPlane.from_assets(KUBEBUILDER_ASSETS) as cp:
         api = KubeTestApi(cp.kubeconfig, "default")
         try:
@@ -74,7 +76,7 @@ def test_its_processes_end_with_the_process_that_started_them(stop: signal.Signa
     try:
         *pids, workdir = starter.stdout.readline().split()
         pids = [int(pid) for pid in pids]
-        assert len(pids) == 3 and all(alive(pid) for pid in pids)
+        assert len(pids) >= 2 and all(alive(pid) for pid in pids)  # etcd, kube-apiserver (+ controller manager)
         starter.send_signal(stop)
         starter.wait(30)
         assert not wait_dead(pids), f"still running after the starter got {stop.name}"
