@@ -17,7 +17,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -229,6 +229,26 @@ class AgentServerClient:
         if not isinstance(data, list):
             raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list")
         return [self._parse(item, "POST /runs/crons/search") for item in data]
+
+    async def search_pages(self, *, metadata: dict | None = None,
+                           page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching cron as the server's raw JSON objects, a page at a time (oldest first):
+        for a caller that looks at most crons only briefly, so neither the models nor all pages
+        need to exist at once. `parse` makes a Cron of one."""
+        offset = 0
+        while True:
+            body = self._filters(metadata, None, None)
+            body.update(limit=page_size, offset=offset, sort_by="created_at", sort_order="asc")
+            data = await self._request("POST", "/runs/crons/search", json=body, op="search")
+            if not isinstance(data, list) or not all(isinstance(item, dict) and "cron_id" in item for item in data):
+                raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list of crons")
+            yield data
+            if len(data) < page_size:
+                return
+            offset += len(data)
+
+    def parse(self, data: Any) -> Cron:
+        return self._parse(data, "POST /runs/crons/search")
 
     async def search_all(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                          thread_id: str | None = None, page_size: int = MAX_PAGE_SIZE) -> list[Cron]:

@@ -214,8 +214,7 @@ async def _resync_pass(memo: kopf.Memo) -> None:
         if FINALIZER in (body["metadata"].get("finalizers") or []) and not body["metadata"].get("deletionTimestamp")
     }
     memo.service.keep_only(memo.registry.keys())
-    objects = [_cron_object(memo, body) for body in snapshot.values()]
-    in_sync, dirty = await memo.service.resync(objects)
+    in_sync, dirty = await memo.service.resync(snapshot.values())
     for obj, result in in_sync:
         changes = status_patch(obj.status, result.status)
         if not changes:

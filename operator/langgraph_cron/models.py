@@ -401,6 +401,12 @@ class LangGraphCronStatus(CamelModel):
         return next((c for c in self.conditions if c.type == type_), None)
 
 
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time as `format_time` writes it (or with an offset), timezone-aware."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z suffix, the form Kubernetes itself writes."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,11 +8,13 @@ and when to retry. It never raises for expected failures: every failure is an `O
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -43,6 +45,7 @@ from langgraph_cron.models import (
     LangGraphCronStatus,
     SecretKeyRef,
     ServerRef,
+    parse_time,
 )
 from langgraph_cron.reconcile import (
     CLUSTER_KEY,
@@ -56,6 +59,7 @@ from langgraph_cron.reconcile import (
     observed_cron,
     parse_spec,
     plan_update,
+    status_patch,
 )
 from langgraph_cron.settings import Settings
 
@@ -93,6 +97,7 @@ class CronObject:
     generation: int | None
     raw_spec: dict[str, Any]
     status: LangGraphCronStatus
+    resource_version: str | None = None
 
     @classmethod
     def from_body(cls, body: Any, *, cluster: str | None = None) -> CronObject:
@@ -102,6 +107,7 @@ class CronObject:
             generation=meta.get("generation"),
             raw_spec=dict(body.get("spec") or {}),
             status=LangGraphCronStatus.model_validate(dict(body.get("status") or {})),
+            resource_version=meta.get("resourceVersion"),
         )
 
 
@@ -122,6 +128,50 @@ class Result:
 
 
 CronIdCallback = Callable[[str, str], Awaitable[None]]
+
+# A resync pass trusts a fingerprint at most this long before it checks the object in full again.
+FINGERPRINT_MAX_AGE = timedelta(hours=1)
+
+
+def cron_digest(raw: Mapping[str, Any]) -> str:
+    """A digest of a cron exactly as the server returned it: any change on the server changes it
+    (a patch, or a run that moves next_run_date)."""
+    return hashlib.blake2b(json.dumps(raw, separators=(",", ":")).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    """An object found in sync: valid while its resourceVersion and its cron stay the same."""
+
+    resource_version: str | None
+    url: str
+    server: ServerRef | None
+    cron_id: str
+    cron_digest: str
+    valid_until: datetime
+
+
+@dataclass
+class _Candidate:
+    """An object in a resync pass; parsed only when its fingerprint does not settle it."""
+
+    body: Mapping[str, Any]
+    fingerprint: _Fingerprint | None
+    obj: CronObject | None = None
+    spec: LangGraphCronSpec | None = None
+
+    def object(self, service: CronService) -> CronObject:
+        if self.obj is None:
+            self.obj = service._object(self.body)
+        return self.obj
+
+    def parsed_spec(self, service: CronService) -> LangGraphCronSpec | None:
+        if self.spec is None:
+            try:
+                self.spec = parse_spec(self.object(service).raw_spec)
+            except InvalidSpec:
+                return None
+        return self.spec
 
 
 class CronService:
@@ -144,6 +194,8 @@ class CronService:
         self._clients: dict[tuple[str, str | None], AgentServerClient] = {}
         # Objects no operator can have made a cron for yet: see `mark_pristine`.
         self._pristine: set[str] = set()
+        # uid -> what a resync pass last found in sync: see `resync`.
+        self._fingerprints: dict[str, _Fingerprint] = {}
         # uid -> (server URL, cron id): the object's only cron, as this process last left it. Lets a
         # deletion skip the uid search. Only trusted when no other replica can act meanwhile.
         self._sole_crons: dict[str, tuple[str, str]] = {}
@@ -187,13 +239,17 @@ class CronService:
         """The object is gone: drop what this process remembers of it."""
         self._pristine.discard(uid)
         self._sole_crons.pop(uid, None)
+        self._fingerprints.pop(uid, None)
         self.managed.forget(uid)
 
     def keep_only(self, live_uids: Collection[str]) -> None:
         """Drop the marks of objects deleted before they were ever handled."""
         self._pristine.intersection_update(live_uids)
-        for uid in self._sole_crons.keys() - set(live_uids):
+        live = set(live_uids)
+        for uid in self._sole_crons.keys() - live:
             del self._sole_crons[uid]
+        for uid in self._fingerprints.keys() - live:
+            del self._fingerprints[uid]
 
     def _remember_sole_cron(self, uid: str, url: str, cron_id: str) -> None:
         if self.remember_sole_crons and uid:
@@ -274,18 +330,42 @@ class CronService:
 
     # ------------------------------------------------------------ batched resync
 
-    async def resync(self, objects: list[CronObject]) -> tuple[list[tuple[CronObject, Result]], list[CronObject]]:
+    async def resync(self, bodies: Iterable[Mapping[str, Any]]) -> tuple[list[tuple[CronObject, Result]], list[CronObject]]:
         """One drift check of many objects: a paged search per (server, key) instead of a request each.
 
-        Returns the objects found in sync, each with its refreshed status (nextRunDate moves), and
-        the objects that need a full `reconcile` (missing, changed or duplicated crons, expiry,
-        errors). Invalid specs are skipped: they make no server calls until the spec changes.
+        Returns the objects whose status should be refreshed (in sync with the server, but
+        nextRunDate moved), and the objects that need a full `reconcile` (missing, changed or
+        duplicated crons, expiry, errors). Invalid specs are skipped: they make no server calls
+        until the spec changes. An object found in sync is fingerprinted (its resourceVersion and
+        its cron exactly as the server returned it): while neither changes, and no run time or
+        endTime has passed, the next pass compares the fingerprint and nothing else.
         """
         now = self.clock()
         in_sync: list[tuple[CronObject, Result]] = []
         dirty: list[CronObject] = []
-        groups: dict[tuple[str, str | None], list[tuple[CronObject, LangGraphCronSpec]]] = {}
-        for obj in objects:
+        groups: dict[tuple[str, str | None], dict[str, _Candidate]] = {}
+        keys: dict[tuple[str, str, str] | None, str | None] = {}  # one Secret read per Secret and pass
+
+        async def key_of(namespace: str, server: ServerRef | None) -> str | None:
+            secret = self.api_key_secret(server)
+            ref = (namespace, secret.name, secret.key) if secret is not None else None
+            if ref not in keys:
+                keys[ref] = await self.api_key(namespace, server)
+            return keys[ref]
+
+        for body in bodies:
+            meta = body["metadata"]
+            known = self._fingerprints.get(meta["uid"])
+            if known is not None and known.resource_version == meta.get("resourceVersion") and now < known.valid_until:
+                try:
+                    key = await key_of(meta["namespace"], known.server)
+                except SecretNotFound:
+                    dirty.append(self._object(body))
+                    continue
+                groups.setdefault((known.url, key), {})[meta["uid"]] = _Candidate(body, known)
+                continue
+            self._fingerprints.pop(meta["uid"], None)
+            obj = self._object(body)
             try:
                 spec = parse_spec(obj.raw_spec)
             except InvalidSpec:
@@ -300,38 +380,81 @@ class CronService:
                 else:
                     in_sync.append((obj, Result(status=refreshed_cronjob_schedule(obj.status, spec, now))))
             else:
-                url = self.server_url(spec.server)
+                url = self.server_url(spec.server) or ""
                 try:
-                    key = await self.api_key(obj.identity.namespace, spec.server)
+                    key = await key_of(obj.identity.namespace, spec.server)
                 except SecretNotFound:
                     dirty.append(obj)
                     continue
-                groups.setdefault((url or "", key), []).append((obj, spec))
+                groups.setdefault((url, key), {})[obj.identity.uid] = _Candidate(body, None, obj, spec)
         for (url, key), members in groups.items():
             try:
-                found = await self.client(url, key).search_all(metadata={CLUSTER_KEY: self.settings.cluster_id})
+                found = await self._crons_by_uid(self.client(url, key), members)
             except AgentServerError:
-                dirty.extend(obj for obj, _ in members)
+                dirty.extend(candidate.object(self) for candidate in members.values())
                 continue
-            by_uid: dict[str, list[Cron]] = {}
-            for cron in found:
-                by_uid.setdefault(cron.metadata.get(UID_KEY, ""), []).append(cron)
-            for obj, spec in members:
-                matches = by_uid.get(obj.identity.uid or "", [])
+            for uid, candidate in members.items():
+                crons = found.get(uid, [])
+                if len(crons) == 1 and crons[0][2] is None:
+                    continue  # exactly as at the fingerprint: nothing to do, nothing to write
+                self._fingerprints.pop(uid, None)
+                obj, spec = candidate.object(self), candidate.parsed_spec(self)
+                if spec is None:
+                    continue
+                cron = self.client(url, key).parse(crons[0][2]) if len(crons) == 1 else None
                 desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
                 if (
-                    len(matches) == 1
-                    and matches[0].cron_id == obj.status.cron_id
-                    and plan_update(desired, observed_cron(matches[0]), thread_id=spec.thread_id).action == "noop"
+                    cron is not None
+                    and cron.cron_id == obj.status.cron_id
+                    and plan_update(desired, observed_cron(cron), thread_id=spec.thread_id).action == "noop"
                 ):
                     status = build_status(
                         obj.status, outcome=Outcome.ready(spec, now), generation=obj.generation, now=now,
-                        spec=spec, cron=matches[0], server_url=url,
+                        spec=spec, cron=cron, server_url=url,
                     )
                     in_sync.append((obj, Result(status=status)))
+                    if status_patch(obj.status, status) is None:  # no write follows: this body stays current
+                        self._fingerprint(obj, spec, url, crons[0], now)
                 else:
                     dirty.append(obj)
         return in_sync, dirty
+
+    def _object(self, body: Mapping[str, Any]) -> CronObject:
+        return CronObject.from_body(body, cluster=self.settings.cluster_id)
+
+    async def _crons_by_uid(
+        self, client: AgentServerClient, members: Mapping[str, _Candidate]
+    ) -> dict[str, list[tuple[str, str, dict[str, Any] | None]]]:
+        """This cluster's crons on one server, by uid: (cron id, digest, raw JSON). The raw JSON is
+        None for a cron exactly as its object's fingerprint says (the common case), so a pass
+        holds little more than one page at a time."""
+        found: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {}
+        seen: set[str] = set()
+        async for page in client.search_pages(metadata={CLUSTER_KEY: self.settings.cluster_id}):
+            for raw in page:
+                metadata = raw.get("metadata")
+                uid = metadata.get(UID_KEY) if isinstance(metadata, dict) else None
+                candidate = members.get(uid) if isinstance(uid, str) else None
+                if candidate is None or raw["cron_id"] in seen:
+                    continue
+                seen.add(raw["cron_id"])
+                digest, known = cron_digest(raw), candidate.fingerprint
+                unchanged = known is not None and (known.cron_id, known.cron_digest) == (raw["cron_id"], digest)
+                found.setdefault(uid, []).append((raw["cron_id"], digest, None if unchanged else raw))
+        return found
+
+    def _fingerprint(self, obj: CronObject, spec: LangGraphCronSpec, url: str,
+                     cron: tuple[str, str, Any], now: datetime) -> None:
+        """Remember that this object and its cron were in sync, until a run time or endTime passes
+        (nextRunDate, upcomingRuns and Expired move then) or an hour, whichever comes first."""
+        until = now + FINGERPRINT_MAX_AGE
+        if obj.status.upcoming_runs:
+            until = min(until, parse_time(obj.status.upcoming_runs[0]))
+        if spec.end_time is not None:
+            until = min(until, spec.end_time)
+        self._fingerprints[obj.identity.uid] = _Fingerprint(
+            resource_version=obj.resource_version, url=url, server=spec.server,
+            cron_id=cron[0], cron_digest=cron[1], valid_until=until)
 
     # ------------------------------------------------------------ cronJob backend
 

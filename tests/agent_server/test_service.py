@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -196,3 +197,88 @@ async def test_a_failed_reconcile_forgets_which_cron_was_the_only_one(make_servi
     assert (await service.finalize(reconciled(changed, failed.status))).done
     assert recorder.requests[0] == "POST /runs/crons/search", "must search: a cron it never saw may exist"
     assert await crons_of(client, obj) == []
+
+
+# ---------------------------------------------------------------- resync fingerprints
+
+
+def body_of(obj: CronObject, status: LangGraphCronStatus, resource_version: str = "1") -> dict:
+    """The object as the operator's registry holds it, after its status was written."""
+    return {"metadata": {"uid": obj.identity.uid, "name": obj.identity.name, "namespace": obj.identity.namespace,
+                         "generation": obj.generation, "resourceVersion": resource_version},
+            "spec": obj.raw_spec, "status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
+
+
+@pytest.fixture
+async def fingerprinted(make_service, recorder, cleanup):
+    """Three Ready objects, a first resync pass that found them in sync (and fingerprinted them)."""
+    service = make_service()
+    objects = [new_object() for _ in range(3)]
+    bodies = []
+    for obj in objects:
+        made = await service.reconcile(obj)
+        cleanup.append(made.status.cron_id)
+        bodies.append(body_of(obj, made.status))
+    in_sync, dirty = await service.resync(bodies)
+    assert [o.identity.uid for o, _ in in_sync] == [o.identity.uid for o in objects] and dirty == []
+    recorder.requests.clear()
+    return service, objects, bodies
+
+
+async def test_a_pass_over_unchanged_objects_is_one_search_and_reports_nothing(fingerprinted, recorder):
+    service, _, bodies = fingerprinted
+    assert await service.resync(bodies) == ([], [])
+    assert recorder.requests == ["POST /runs/crons/search"]
+
+
+async def test_a_cron_changed_deleted_or_duplicated_on_the_server_is_caught_despite_the_fingerprint(
+        fingerprinted, client, cleanup):
+    service, objects, bodies = fingerprinted
+    edited, deleted, duplicated = objects
+    await client.patch(bodies[0]["status"]["cronId"], {"schedule": "0 3 * * *"})
+    await client.delete(bodies[1]["status"]["cronId"])
+    extra = await client.create({"assistant_id": "agent", "schedule": NEVER_SOON,
+                                 "metadata": {UID_KEY: duplicated.identity.uid, "lgcron.io/cluster": "test-service"}})
+    cleanup.append(extra.cron_id)
+    in_sync, dirty = await service.resync(bodies)
+    assert in_sync == []
+    assert sorted(o.identity.uid for o in dirty) == sorted(o.identity.uid for o in objects)
+
+
+async def test_a_new_resource_version_gets_the_full_check_again(fingerprinted):
+    service, objects, bodies = fingerprinted
+    bodies[0]["metadata"]["resourceVersion"] = "2"  # e.g. a label edit: no spec change, no new generation
+    in_sync, dirty = await service.resync(bodies)
+    assert [o.identity.uid for o, _ in in_sync] == [objects[0].identity.uid] and dirty == []
+    assert await service.resync(bodies) == ([], []), "fingerprinted again at the new resourceVersion"
+
+
+async def test_a_fingerprint_expires_when_the_next_run_time_passes(fingerprinted):
+    service, objects, bodies = fingerprinted
+    first_run = datetime.fromisoformat(bodies[0]["status"]["upcomingRuns"][0])
+    service.clock = lambda: first_run + timedelta(seconds=1)
+    in_sync, _ = await service.resync(bodies)
+    assert {o.identity.uid for o, _ in in_sync} == {o.identity.uid for o in objects}
+    assert all(result.status.upcoming_runs[0] != bodies[0]["status"]["upcomingRuns"][0] for _, result in in_sync)
+
+
+async def test_a_secret_is_read_once_per_pass_however_many_objects_use_it(make_service, cleanup):
+    class CountingKube:
+        reads = 0
+
+        async def read_secret_value(self, namespace, name, key):
+            CountingKube.reads += 1
+            return "any-key"
+
+    service = make_service(api_key_secret={"name": "shared", "key": "apiKey"})
+    service.kube = CountingKube()
+    objects = [new_object() for _ in range(5)]
+    bodies = []
+    for obj in objects:
+        made = await service.reconcile(obj)
+        cleanup.append(made.status.cron_id)
+        bodies.append(body_of(obj, made.status))
+    CountingKube.reads = 0
+    for _ in range(2):  # the first pass checks in full, the second by fingerprint
+        await service.resync(bodies)
+    assert CountingKube.reads == 2
