@@ -1,9 +1,11 @@
 """Scale benchmark of the operator: `python -m bench --resources 1000` (run by hand, it prints a report).
 
-It starts the real in-memory Agent Server, a Kubernetes API (the kmock emulator in this process, or
-a real cluster with `--real-cluster` and KUBECONFIG) and `lgcron run` as a separate process, then
-measures: time until N LangGraphCrons are Ready, create-to-Ready latency, Agent Server requests,
-the operator's RSS, the steady-state resync cost, deletion time, and a plain-httpx baseline.
+It starts the real in-memory Agent Server, a Kubernetes API (`--kube`: a private etcd +
+kube-apiserver + kube-controller-manager from KUBEBUILDER_ASSETS, the default when it is set; the
+kmock emulator in this process; or the cluster in KUBECONFIG) and `lgcron run` as a separate
+process, then measures: time until N LangGraphCrons are Ready, create-to-Ready latency, Agent Server
+and Kubernetes API requests, CPU seconds of every process, the operator's RSS, the steady-state
+resync cost, deletion, and plain-httpx baselines (a sequential loop, and the bench's concurrency).
 """
 
 import sys

@@ -63,12 +63,12 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if REAL_CLUSTER:
-        skip = pytest.mark.skip(reason="tests the kmock emulator itself (or injects faults into it), but "
-                                       f"{'LGCRON_TEST_KUBECONFIG' if TEST_KUBECONFIG else 'KUBEBUILDER_ASSETS'} "
-                                       "selects a real Kubernetes API")
+        selected = f"{'LGCRON_TEST_KUBECONFIG' if TEST_KUBECONFIG else 'KUBEBUILDER_ASSETS'} selects a real Kubernetes API"
         for item in items:
-            if item.get_closest_marker("emulator_only") or {"kmock", "kube_emulator"} & set(getattr(item, "fixturenames", ())):
-                item.add_marker(skip)
+            marker = item.get_closest_marker("emulator_only")
+            if marker or {"kmock", "kube_emulator"} & set(getattr(item, "fixturenames", ())):
+                why = (marker.kwargs.get("reason") if marker else None) or "it tests the kmock emulator itself"
+                item.add_marker(pytest.mark.skip(reason=f"emulator only: {why}; {selected}"))
 
 
 @pytest.fixture

@@ -169,9 +169,9 @@ async def test_a_foreign_cronjob_of_the_same_name_is_never_taken_over(kube, oper
     assert (await get_cronjob(kube, "taken"))["spec"]["schedule"] == "0 0 1 1 *", "the foreign CronJob is untouched"
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="a real cluster's job controller owns Job status and no kubelet runs the Pods, "
+                                  "so a finished Job can only be written by hand on the emulator")
 async def test_job_results_are_mirrored_into_status(kube, operator):
-    # A real cluster's job controller owns Job status, so a hand-written one only works on kmock.
     async with operator():
         obj = await kube.create(cronjob_resource("cj-runs"))
         await kube.wait_for("cj-runs", is_ready)

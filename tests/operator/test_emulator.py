@@ -233,7 +233,7 @@ async def watch(emulator: KubeEmulator, path: str, **params: str) -> list[dict[s
         return [json.loads(line) for line in (await response.read()).splitlines() if line.strip()]
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="it checks how kmock serves watches and its request log")
 async def test_watch_resumes_after_a_resource_version_and_ends_after_its_timeout(
         kube: KubeTestApi, kube_emulator: KubeEmulator) -> None:
     since = (await kube.create(lgcron("a")))["metadata"]["resourceVersion"]
@@ -250,7 +250,7 @@ async def test_watch_resumes_after_a_resource_version_and_ends_after_its_timeout
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "a")]
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="it checks how kmock serves watches and its request log")
 async def test_watch_from_a_forgotten_resource_version_is_410_gone(kube: KubeTestApi, kube_emulator: KubeEmulator) -> None:
     kube_emulator.change_history = 4
     for i in range(6):
@@ -260,7 +260,7 @@ async def test_watch_from_a_forgotten_resource_version_is_410_gone(kube: KubeTes
     assert event["object"]["code"] == 410
 
 
-@pytest.mark.emulator_only
+@pytest.mark.emulator_only(reason="it checks how kmock serves watches and its request log")
 async def test_request_log_stays_short(kube: KubeTestApi, kube_emulator: KubeEmulator) -> None:
     kube_emulator.request_history = 10
     for _ in range(30):
