@@ -97,6 +97,12 @@ class KubeClient:
             timeout=self._timeout,
         )
 
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

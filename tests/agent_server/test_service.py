@@ -209,16 +209,22 @@ def body_of(obj: CronObject, status: LangGraphCronStatus, resource_version: str 
             "spec": obj.raw_spec, "status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
 
 
-@pytest.fixture
-async def fingerprinted(make_service, recorder, cleanup):
-    """Three Ready objects, a first resync pass that found them in sync (and fingerprinted them)."""
-    service = make_service()
-    objects = [new_object() for _ in range(3)]
+async def ready_objects(service: CronService, count: int, cleanup: list[str]) -> tuple[list[CronObject], list[dict]]:
+    """`count` objects reconciled to Ready, and their bodies as the registry then holds them."""
+    objects = [new_object() for _ in range(count)]
     bodies = []
     for obj in objects:
         made = await service.reconcile(obj)
         cleanup.append(made.status.cron_id)
         bodies.append(body_of(obj, made.status))
+    return objects, bodies
+
+
+@pytest.fixture
+async def fingerprinted(make_service, recorder, cleanup):
+    """Three Ready objects, a first resync pass that found them in sync (and fingerprinted them)."""
+    service = make_service()
+    objects, bodies = await ready_objects(service, 3, cleanup)
     in_sync, dirty = await service.resync(bodies)
     assert [o.identity.uid for o, _ in in_sync] == [o.identity.uid for o in objects] and dirty == []
     recorder.requests.clear()
@@ -272,12 +278,7 @@ async def test_a_secret_is_read_once_per_pass_however_many_objects_use_it(make_s
 
     service = make_service(api_key_secret={"name": "shared", "key": "apiKey"})
     service.kube = CountingKube()
-    objects = [new_object() for _ in range(5)]
-    bodies = []
-    for obj in objects:
-        made = await service.reconcile(obj)
-        cleanup.append(made.status.cron_id)
-        bodies.append(body_of(obj, made.status))
+    _, bodies = await ready_objects(service, 5, cleanup)
     CountingKube.reads = 0
     for _ in range(2):  # the first pass checks in full, the second by fingerprint
         await service.resync(bodies)

@@ -64,8 +64,7 @@ def logins(server: str, *tokens: str):
 async def test_reads_a_secret_and_says_what_is_missing_without_any_value(apiserver) -> None:
     _, url = apiserver
     login, _ = logins(url, "good")
-    kube = KubeClient(login)
-    try:
+    async with KubeClient(login) as kube:
         assert await kube.read_secret_value("team", "key", "apiKey") == SECRET_VALUE
         with pytest.raises(SecretNotFound, match="has no key 'other'") as missing_key:
             await kube.read_secret_value("team", "key", "other")
@@ -74,57 +73,43 @@ async def test_reads_a_secret_and_says_what_is_missing_without_any_value(apiserv
         with pytest.raises(SecretNotFound, match="forbidden"):
             await kube.read_secret_value("team", "forbidden", "apiKey")
         assert SECRET_VALUE not in str(missing_key.value)
-    finally:
-        await kube.close()
 
 
 async def test_404_is_none_and_422_is_a_permanent_rejection(apiserver) -> None:
     _, url = apiserver
-    kube = KubeClient(logins(url, "good")[0])
-    try:
+    async with KubeClient(logins(url, "good")[0]) as kube:
         assert await kube.get_langgraphcron("team", "gone") is None
         await kube.patch_status("team", "gone", {"observedGeneration": 1})  # deleted meanwhile: no error
         with pytest.raises(KubernetesApiError) as rejected:
             await kube.create_cronjob({"metadata": {"namespace": "team", "name": "x"}})
         assert rejected.value.permanent and rejected.value.reason == "KubernetesRejected"
         assert "HTTP 422: spec.timeZone: Invalid value" in str(rejected.value)
-    finally:
-        await kube.close()
 
 
 async def test_a_401_logs_in_again_once_and_retries(apiserver) -> None:
     fake, url = apiserver
     login, handed = logins(url, "expired", "good")  # e.g. a service-account token rotated on disk
-    kube = KubeClient(login)
-    try:
+    async with KubeClient(login) as kube:
         assert await kube.read_secret_value("team", "key", "apiKey") == SECRET_VALUE
         assert handed == ["expired", "good"]
         assert [auth for *_, auth in fake.requests] == ["Bearer expired", "Bearer good"]
-    finally:
-        await kube.close()
 
 
 async def test_credentials_that_stay_wrong_fail_after_one_retry(apiserver) -> None:
     fake, url = apiserver
-    kube = KubeClient(logins(url, "wrong")[0])
-    try:
+    async with KubeClient(logins(url, "wrong")[0]) as kube:
         with pytest.raises(KubernetesApiError, match="HTTP 401") as failed:
             await kube.get_langgraphcron("team", "x")
         assert not failed.value.permanent and len(fake.requests) == 2
-    finally:
-        await kube.close()
 
 
 async def test_an_unreachable_api_is_a_retryable_error_with_no_response() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    kube = KubeClient(logins(f"http://127.0.0.1:{port}", "good")[0], timeout=5)
-    try:
+    async with KubeClient(logins(f"http://127.0.0.1:{port}", "good")[0], timeout=5) as kube:
         with pytest.raises(KubernetesApiError, match="no response") as failed:
             await kube.get_cronjob("team", "x")
         assert failed.value.status == 0 and not failed.value.permanent
         with pytest.raises(SecretNotFound, match="did not answer"):
             await kube.read_secret_value("team", "key", "apiKey")
-    finally:
-        await kube.close()
