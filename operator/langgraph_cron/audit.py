@@ -297,13 +297,14 @@ async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[tu
             ref = ServerRef.model_validate((body.get("spec") or {}).get("server") or {})
         except ValueError:
             ref = None
-        try:
-            key = await service.api_key(body["metadata"]["namespace"], ref, allow_last_known=True)
-        except (SecretNotFound, KubernetesApiError):
-            continue
         for url in (service.server_url(ref), (body.get("status") or {}).get("serverUrl")):
-            if url:
-                servers[(url, key)] = None
+            if not url or not service.may_call(url):
+                continue
+            try:  # the key bound to that URL for this resource: never another's
+                key = await service.api_key(body["metadata"]["namespace"], ref, url=url, allow_last_known=True)
+            except (SecretNotFound, KubernetesApiError):
+                continue
+            servers[(url, key)] = None
     default = service.settings.server_url
     if default and not any(url == default for url, _ in servers):
         key = service.settings.api_key

@@ -107,14 +107,17 @@ class ServerRef(CamelModel):
         description=(
             "Base URL of the LangGraph Agent Server, e.g. https://my-deployment.example.com, without "
             "credentials (user:password@ is refused; the key goes in apiKeySecretRef). "
-            "Defaults to the operator-wide LGCRON_SERVER_URL."
+            "Defaults to the operator-wide LGCRON_SERVER_URL. A URL named here gets only the key of "
+            "apiKeySecretRef, never the operator's, and must be allowed by the operator's "
+            "LGCRON_ALLOWED_SERVER_URLS (else Ready=False, reason ServerNotAllowed, and no request)."
         ),
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None,
         description=(
-            "Secret holding the API key, sent as the x-api-key header. Defaults to the operator-wide "
-            "LGCRON_API_KEY; with neither, requests carry no key."
+            "Secret in this resource's namespace holding the API key, sent as the x-api-key header to "
+            "this resource's server only. Without it, a resource naming no url uses the operator-wide "
+            "key (LGCRON_API_KEY / LGCRON_API_KEY_SECRET); a resource naming a url sends no key."
         ),
     )
 

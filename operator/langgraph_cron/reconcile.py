@@ -90,6 +90,12 @@ class InvalidSpec(Exception):
     reason = "InvalidSpec"
 
 
+class ServerNotAllowed(InvalidSpec):
+    """spec.server.url is outside the operator's LGCRON_ALLOWED_SERVER_URLS: no request goes there."""
+
+    reason = "ServerNotAllowed"
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
     path = "spec"
     for part in loc:

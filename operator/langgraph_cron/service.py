@@ -53,6 +53,7 @@ from langgraph_cron.reconcile import (
     UID_KEY,
     Identity,
     InvalidSpec,
+    ServerNotAllowed,
     Outcome,
     build_status,
     desired_cron,
@@ -206,15 +207,53 @@ class CronService:
     def server_url(self, server: ServerRef | None) -> str | None:
         return (server.url if server and server.url else None) or self.settings.server_url
 
-    def api_key_secret(self, server: ServerRef | None) -> SecretKeyRef | None:
-        """The Secret holding the key: the resource's own, else the operator-wide default Secret."""
-        return (server.api_key_secret_ref if server else None) or self.settings.api_key_secret
+    def credential_binding(self, server: ServerRef | None, url: str | None = None) -> tuple[SecretKeyRef | None, bool]:
+        """Which credential may go to `url` (default: the URL this spec targets): (a Secret in the
+        resource's namespace or None, whether LGCRON_API_KEY may be used when no Secret is named).
 
-    async def api_key(self, namespace: str, server: ServerRef | None, *, allow_last_known: bool = False) -> str | None:
-        ref = self.api_key_secret(server)
+        A credential goes only to the URL it is bound to. An inline `spec.server.url` is bound to
+        the resource's own `apiKeySecretRef` or to nothing at all; the operator-wide key
+        (LGCRON_API_KEY or LGCRON_API_KEY_SECRET) only to the operator's LGCRON_SERVER_URL. So
+        whoever may write a LangGraphCron cannot make the operator send its key somewhere else.
+        """
+        inline = server.url if server and server.url else None
+        own_secret = server.api_key_secret_ref if server else None
+        target = url or self.server_url(server)
+        if inline is not None and target == inline:
+            return own_secret, False
+        if target is None or target != self.settings.server_url:
+            return None, False  # e.g. a URL the resource used before: nothing is bound to it now
+        if inline is None and own_secret is not None:
+            return own_secret, False  # the resource's own key for the operator's server: its choice
+        return self.settings.api_key_secret, True
+
+    def api_key_secret(self, server: ServerRef | None) -> SecretKeyRef | None:
+        """The Secret whose key goes to the URL this spec targets (what the cronJob backend's Pods get)."""
+        return self.credential_binding(server)[0]
+
+    def check_server_allowed(self, server: ServerRef | None) -> None:
+        """Raise ServerNotAllowed for an inline URL outside LGCRON_ALLOWED_SERVER_URLS (before any request)."""
+        inline = server.url if server and server.url else None
+        if inline is not None and not self.settings.server_url_allowed(inline):
+            raise ServerNotAllowed(
+                "spec.server.url: this Agent Server is not in the operator's LGCRON_ALLOWED_SERVER_URLS; "
+                "no request was sent (ask the operator's admin, or use the default server)"
+            )
+
+    def may_call(self, url: str) -> bool:
+        """Whether any request may go to `url`: the operator's server, or an allowed one."""
+        return url == self.settings.server_url or self.settings.server_url_allowed(url)
+
+    async def api_key(self, namespace: str, server: ServerRef | None, *, url: str | None = None,
+                      allow_last_known: bool = False) -> str | None:
+        """The API key that may be sent to `url` (default: the spec's target URL), or None."""
+        ref, operator_literal = self.credential_binding(server, url)
         if ref is None or self.kube is None:
-            # No Secret named, or file mode (`lgcron apply` has no Secrets to read): LGCRON_API_KEY.
-            return self.settings.api_key.get_secret_value() if self.settings.api_key else None
+            # No Secret bound, or file mode (`lgcron apply` has no Secrets to read): LGCRON_API_KEY,
+            # and only where the operator's own key is bound.
+            if not operator_literal or self.settings.api_key is None:
+                return None
+            return self.settings.api_key.get_secret_value()
         cache_key = (namespace, ref.name, ref.key)
         try:
             value = await self.kube.read_secret_value(namespace, ref.name, ref.key)
@@ -300,16 +339,17 @@ class CronService:
             url = self.server_url(spec.server)
             if url is None:
                 raise InvalidSpec("spec.server.url: not set, and the operator has no default (LGCRON_SERVER_URL)")
+            self.check_server_allowed(spec.server)
             key = await self.api_key(obj.identity.namespace, spec.server)
             if spec.backend == "cronJob":
                 # Never both live: the server cron goes first, and the CronJob follows in the same pass.
-                await self._retire_server_crons(obj, url, key, events)
+                await self._retire_server_crons(obj, spec.server, url, events)
                 cronjob, jobs = await self._ensure_cronjob(spec, obj, url, now, events)
             else:
                 await self._retire_cronjob(obj, events)
                 client = self.client(url, key)
                 if obj.status.cron_id and obj.status.server_url and obj.status.server_url != url:
-                    await self._delete_all(self.client(obj.status.server_url, key), obj, events, why="the server URL changed")
+                    await self._delete_from(obj, spec.server, obj.status.server_url, events, why="the server URL changed")
                 cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id)
                 self._remember_sole_cron(obj.identity.uid, url, cron.cron_id)
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
@@ -368,8 +408,9 @@ class CronService:
             obj = self._object(body)
             try:
                 spec = parse_spec(obj.raw_spec)
+                self.check_server_allowed(spec.server)
             except InvalidSpec:
-                continue
+                continue  # stalled until the spec changes (or the operator's settings do: a restart)
             ready = obj.status.condition("Ready")
             if ready is None or ready.status != "True" or obj.status.observed_generation != obj.generation:
                 dirty.append(obj)  # failing or unfinished: the full path retries it
@@ -467,8 +508,8 @@ class CronService:
         self, spec: LangGraphCronSpec, obj: CronObject, url: str, now: datetime, events: list[EventRecord]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         kube = self._require_kube()
-        secret = self.api_key_secret(spec.server)
-        if secret is None and self.settings.api_key is not None:
+        secret, operator_literal = self.credential_binding(spec.server)
+        if secret is None and operator_literal and self.settings.api_key is not None:
             raise InvalidSpec(
                 "spec.server.apiKeySecretRef: the cronJob backend hands the API key to its Pods only from a "
                 "Secret; set apiKeySecretRef (or the operator's LGCRON_API_KEY_SECRET)"
@@ -507,12 +548,25 @@ class CronService:
             await self.kube.delete_cronjob(namespace, name)
             events.append(EventRecord("Normal", "Deleted", f"deleted CronJob {name}"))
 
-    async def _retire_server_crons(self, obj: CronObject, url: str, key: str | None, events: list[EventRecord]) -> None:
+    async def _retire_server_crons(self, obj: CronObject, server: ServerRef | None, url: str,
+                                   events: list[EventRecord]) -> None:
         """Delete server crons left from the agentServer backend (searched unless known to be none)."""
         if obj.status.backend == "cronJob" and not obj.status.cron_id:
             return
         for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
-            await self._delete_all(self.client(server_url, key), obj, events, why="the backend is now cronJob")
+            await self._delete_from(obj, server, server_url, events, why="the backend is now cronJob")
+
+    async def _delete_from(self, obj: CronObject, server: ServerRef | None, url: str, events: list[EventRecord],
+                           *, why: str) -> None:
+        """Delete the object's crons on `url`, with the key bound to that URL (maybe none): never
+        the key of the URL the spec names now. A URL no longer allowed gets no request at all."""
+        if not self.may_call(url):
+            events.append(EventRecord("Warning", "ServerNotAllowed",
+                                      f"did not delete cron {obj.status.cron_id or '(unknown)'} ({why}): its server "
+                                      "is not in LGCRON_ALLOWED_SERVER_URLS, so no request was sent there"))
+            return
+        key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
+        await self._delete_all(self.client(url, key), obj, events, why=why)
 
     async def _ensure(
         self,
@@ -636,14 +690,14 @@ class CronService:
             url = self.server_url(server) or obj.status.server_url
             if url is None:
                 return Result(status=obj.status, events=events)
-            key = await self.api_key(obj.identity.namespace, server, allow_last_known=True)
-            if (sole := self._known_sole_cron(obj, url)) is not None:
+            if (sole := self._known_sole_cron(obj, url)) is not None and self.may_call(url):
                 # Created, adopted or checked by this process, with duplicates removed: one DELETE.
+                key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
                 await self._delete_one(self.client(url, key), sole)
                 events.append(EventRecord("Normal", "Deleted", f"deleted cron {sole} (the resource was deleted)"))
                 return Result(status=obj.status, events=events)
             for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
-                await self._delete_all(self.client(server_url, key), obj, events, why="the resource was deleted")
+                await self._delete_from(obj, server, server_url, events, why="the resource was deleted")
         except (SecretNotFound, AgentServerError, KubernetesApiError) as exc:
             # A held deletion blocks `kubectl delete` and whole namespaces: once the server is back
             # it must finish within a minute, not after a backoff grown over a long outage.
@@ -663,7 +717,9 @@ class CronService:
             return
         try:
             server = ServerRef.model_validate(obj.raw_spec.get("server") or {})
-            key = await self.api_key(obj.identity.namespace, server, allow_last_known=True)
+            if not self.may_call(url):
+                return
+            key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
             await self.client(url, key).patch(obj.status.cron_id, {"metadata": {RELEASED_KEY: "true"}})
         except (ValueError, SecretNotFound, AgentServerError) as exc:
             logger.warning("%s/%s: could not tag cron %s as released: %s", obj.identity.namespace, obj.identity.name,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import urllib.parse
 from collections.abc import Mapping
 
 from pydantic import BaseModel, Field, SecretStr
@@ -22,6 +24,14 @@ class Settings(BaseModel):
         description=(
             "LGCRON_API_KEY_SECRET=name:key: a Secret of that name in each resource's namespace holding the key, "
             "for resources without spec.server.apiKeySecretRef (the cronJob backend needs a Secret)."
+        ),
+    )
+    allowed_server_urls: list[str] | None = Field(
+        default=None,
+        description=(
+            "LGCRON_ALLOWED_SERVER_URLS: comma-separated URL prefixes (https://agents.example.com/) or host globs "
+            "(*.agents.example.com) that an inline spec.server.url may name; `none` allows none. Unset: any. "
+            "LGCRON_SERVER_URL is always allowed."
         ),
     )
     invoker_image: str = Field(
@@ -82,6 +92,7 @@ class Settings(BaseModel):
             "server_url": server_url,
             "api_key": env.get("LGCRON_API_KEY") or None,
             "api_key_secret": _secret_ref(env.get("LGCRON_API_KEY_SECRET")),
+            "allowed_server_urls": _url_patterns(env.get("LGCRON_ALLOWED_SERVER_URLS")),
             "invoker_image": env.get("LGCRON_INVOKER_IMAGE") or None,
             "cluster_id": env.get("LGCRON_CLUSTER_ID") or None,
             "resync_interval": env.get("LGCRON_RESYNC_INTERVAL"),
@@ -96,11 +107,43 @@ class Settings(BaseModel):
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 
+    def server_url_allowed(self, url: str) -> bool:
+        """Whether an inline server URL is allowed (LGCRON_SERVER_URL always is)."""
+        if url == self.server_url or self.allowed_server_urls is None:
+            return True
+        return any(url_matches(url, pattern) for pattern in self.allowed_server_urls)
+
     @property
     def tls_verify(self) -> bool | str:
         if self.insecure_skip_verify:
             return False
         return self.ca_bundle or True
+
+
+def _url_patterns(value: str | None) -> list[str] | None:
+    if value is None or not value.strip():
+        return None
+    if value.strip().lower() == "none":
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def url_matches(url: str, pattern: str) -> bool:
+    """A URL prefix matches at a path boundary (https://a.example.com matches https://a.example.com/x,
+    not https://a.example.com.evil.net nor another port); a host glob matches the host alone."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host = parsed.hostname or ""
+        parsed.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        return False
+    if parsed.username is not None or not host:
+        return False
+    if "://" in pattern:
+        normal = f"{parsed.scheme.lower()}://{parsed.netloc.lower()}{parsed.path or '/'}"
+        prefix = pattern.lower() if pattern.endswith("/") else pattern.lower() + "/"
+        return normal.startswith(prefix)
+    return fnmatch.fnmatchcase(host.lower(), pattern.lower())
 
 
 def _secret_ref(value: str | None) -> dict[str, str] | None:

@@ -229,6 +229,7 @@ def test_settings_values_become_env_args_and_ports():
                 "url": "https://agents.example.com",
                 "apiKeySecret": {"name": "agent-key", "key": "token"},
                 "namespaceApiKeySecret": {"name": "lgcron-key", "key": "apiKey"},
+                "allowedUrls": ["https://agents.example.com/", "*.agents.example.com"],
             },
             "resyncInterval": 60,
             "logLevel": "debug",
@@ -253,6 +254,8 @@ def test_settings_values_become_env_args_and_ports():
         "valueFrom": {"secretKeyRef": {"name": "agent-key", "key": "token"}},
     }
     assert env["LGCRON_API_KEY_SECRET"]["value"] == "lgcron-key:apiKey"
+    assert env["LGCRON_ALLOWED_SERVER_URLS"]["value"] == "https://agents.example.com/,*.agents.example.com"
+    assert "LGCRON_ALLOWED_SERVER_URLS" not in _env(render()[0]), "unset by default: any URL, as before"
     assert env["LGCRON_RESYNC_INTERVAL"]["value"] == "60" and env["LGCRON_METRICS_PORT"]["value"] == "9090"
     assert env["LGCRON_INVOKER_IMAGE"]["value"] == "registry.example.com/invoker:2"
     assert env["LGCRON_REQUEST_TIMEOUT"]["value"] == "10"
