@@ -20,7 +20,7 @@ def test_field_is_documented(field):
 
 
 def test_every_condition_reason_has_a_troubleshooting_row():
-    reasons = ["InvalidSpec", "Rejected", "SecretNotFound", "Unauthorized", "AssistantNotFound", "ThreadNotFound",
+    reasons = ["InvalidSpec", "ServerNotAllowed", "Rejected", "SecretNotFound", "Unauthorized", "AssistantNotFound", "ThreadNotFound",
                "ServerUnavailable", "CronJobConflict", "KubernetesRejected", "KubernetesError"]
     for reason in reasons:
         assert f"| `{reason}` |" in README, reason
