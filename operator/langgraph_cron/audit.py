@@ -313,13 +313,12 @@ async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[tu
 
 
 async def collect_forever(memo: Any) -> None:
-    """The operator's GC loop. Runs as a task started from a handler: kopf.event needs its context."""
-    import kopf
+    """The operator's GC loop."""
 
     def post_event(ref: dict[str, Any], reason: str, message: str) -> None:
         # The resource is gone, so the Event names it by its old name and uid in its namespace:
         # `kubectl get events -n NS --field-selector involvedObject.name=NAME` finds it.
-        kopf.event(ref, type="Normal", reason=reason, message=message)
+        memo.events.post(ref, "Normal", reason, message)
 
     while True:
         await asyncio.sleep(memo.service.settings.gc_interval)

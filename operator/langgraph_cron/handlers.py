@@ -20,6 +20,7 @@ from langgraph_cron.agent_server import make_http_client
 from langgraph_cron.audit import collect_forever
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storage
+from langgraph_cron.events import EventPoster
 from langgraph_cron.kube import KubeClient, connection_info
 from langgraph_cron.models import GROUP, PLURAL, VERSION
 from langgraph_cron.reconcile import status_patch
@@ -40,6 +41,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     memo.clusterwide = settings.peering.clusterwide
     config = Settings.from_env()
     memo.kube = KubeClient(lambda: connection_info(logger))
+    memo.events = EventPoster(memo.kube)
     if "LGCRON_CLUSTER_ID" not in os.environ:
         cluster = await memo.kube.namespace_uid("kube-system")
         if cluster is None:
@@ -79,6 +81,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
     await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
     await memo.http.aclose()
+    await memo.events.close()
     await memo.kube.close()
 
 
@@ -90,9 +93,9 @@ def _lock(memo: kopf.Memo, uid: str) -> asyncio.Lock:
     return memo.locks.setdefault(uid, asyncio.Lock())
 
 
-def _post_events(body: kopf.Body, result: Result) -> None:
+def _post_events(memo: kopf.Memo, body: Any, result: Result) -> None:
     for event in result.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        memo.events.post(body, event.type, event.reason, event.message)
 
 
 def _persist_cron_id(memo: kopf.Memo, obj: CronObject):
@@ -117,7 +120,7 @@ async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, re
     async with _lock(memo, obj.identity.uid):
         result = await memo.service.reconcile(obj, attempt=retry, on_cron_id=_persist_cron_id(memo, obj))
     patch.status.update(status_patch(obj.status, result.status) or {})
-    _post_events(body, result)
+    _post_events(memo, body, result)
     if result.retry_after is not None:
         raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after)
 
@@ -130,7 +133,7 @@ async def _reconcile_and_store(memo: kopf.Memo, body: Any, attempt: int = 0) -> 
         changes = status_patch(obj.status, result.status)
         if changes:
             await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
-    _post_events(body, result)
+    _post_events(memo, body, result)
     return result
 
 
@@ -160,7 +163,7 @@ class BodyRegistry(Mapping[str, dict[str, Any]]):
 async def lgcron_bodies(body: kopf.Body, memo: kopf.Memo, lgcron_bodies: kopf.Index, **_: Any) -> dict[str, Any]:
     memo.registry.index = lgcron_bodies
     if "resync" not in memo.tasks:
-        # Started from a handler, not at start-up, so it inherits kopf's context (Event posting).
+        # Started from the first index call: the registry's index exists from then on.
         memo.tasks["resync"] = asyncio.create_task(_resync_forever(memo), name="lgcron resync")
     if memo.service.settings.gc_interval and "gc" not in memo.tasks:
         memo.tasks["gc"] = asyncio.create_task(collect_forever(memo), name="lgcron gc")
@@ -257,7 +260,7 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
     obj = _cron_object(memo, body)
     async with _lock(memo, obj.identity.uid):
         result = await memo.service.finalize(obj, attempt=retry)
-    _post_events(body, result)
+    _post_events(memo, body, result)
     if not result.done:
         patch.status.update(status_patch(obj.status, result.status) or {})
         raise kopf.TemporaryError(

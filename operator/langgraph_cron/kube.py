@@ -155,6 +155,9 @@ class KubeClient:
             content_type="application/merge-patch+json",
         )
 
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        await self._request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+
     # CronJobs and their Jobs (the cronJob backend)
 
     async def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
