@@ -25,38 +25,11 @@ OPERATOR_KEY = "sk-operator-wide-" + uuid.uuid4().hex[:8]
 TENANT_KEY = "sk-tenant-own-" + uuid.uuid4().hex[:8]
 
 
-class KeyRecorder(httpx.AsyncBaseTransport):
-    """Forwards to the real server; records (host, x-api-key or None) of every request."""
-
-    def __init__(self) -> None:
-        self._real = httpx.AsyncHTTPTransport()
-        self.sent: list[tuple[str, str | None]] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((request.url.host, request.headers.get("x-api-key")))
-        response = await self._real.handle_async_request(request)
-        await response.aread()
-        return response
-
-    async def aclose(self) -> None:
-        await self._real.aclose()
-
-    def keys_sent_to(self, host: str) -> set[str | None]:
-        return {key for sent_host, key in self.sent if sent_host == host}
-
-
 class TenantSecrets:
     """The Kubernetes side: the tenant's namespace holds its own key (and the operator-wide Secret name)."""
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         return {"own-key": TENANT_KEY, "operator-default": OPERATOR_KEY}[name]
-
-
-@pytest.fixture
-async def recorder():
-    transport = KeyRecorder()
-    yield transport
-    await transport.aclose()
 
 
 @pytest.fixture

@@ -20,43 +20,6 @@ from tests.agent_server_fixture import free_port
 pytestmark = pytest.mark.agent_server
 
 
-class Recorder(httpx.AsyncBaseTransport):
-    """Forwards to the real server; records every request, the peak in flight, and can lose one
-    response (the server acts on the request, the caller sees a connection error)."""
-
-    def __init__(self) -> None:
-        self._real = httpx.AsyncHTTPTransport()
-        self.requests: list[str] = []
-        self.in_flight = self.peak = 0
-        self.lose_response_of: str | None = None  # "METHOD /path"
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        what = f"{request.method} {request.url.path}"
-        self.requests.append(what)
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            await asyncio.sleep(0.01)  # let concurrent callers pile up, if nothing holds them back
-            response = await self._real.handle_async_request(request)
-            await response.aread()
-        finally:
-            self.in_flight -= 1
-        if what == self.lose_response_of:
-            self.lose_response_of = None
-            raise httpx.ReadError("connection reset (test: response lost)", request=request)
-        return response
-
-    async def aclose(self) -> None:
-        await self._real.aclose()
-
-
-@pytest.fixture
-async def recorder():
-    transport = Recorder()
-    yield transport
-    await transport.aclose()
-
-
 @pytest.fixture
 async def make_service(agent_server, recorder):
     """CronService(**settings) on the operator's own HTTP client, whose requests `recorder` sees."""
