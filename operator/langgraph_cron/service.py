@@ -384,14 +384,15 @@ class CronService:
         in_sync: list[tuple[CronObject, Result]] = []
         dirty: list[CronObject] = []
         groups: dict[tuple[str, str | None], dict[str, _Candidate]] = {}
-        keys: dict[tuple[str, str, str] | None, str | None] = {}  # one Secret read per Secret and pass
+        keys: dict[tuple[str, str, str] | bool, str | None] = {}  # one Secret read per Secret and pass
 
         async def key_of(namespace: str, server: ServerRef | None) -> str | None:
-            secret = self.api_key_secret(server)
-            ref = (namespace, secret.name, secret.key) if secret is not None else None
-            if ref not in keys:
-                keys[ref] = await self.api_key(namespace, server)
-            return keys[ref]
+            # Cached by what the key is bound to: a Secret, or else the operator's literal key or none.
+            secret, operator_literal = self.credential_binding(server)
+            bound = (namespace, secret.name, secret.key) if secret is not None else operator_literal
+            if bound not in keys:
+                keys[bound] = await self.api_key(namespace, server)
+            return keys[bound]
 
         for body in bodies:
             meta = body["metadata"]

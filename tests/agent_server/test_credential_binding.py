@@ -144,3 +144,26 @@ def test_the_cronjob_backends_pods_get_only_the_secret_bound_to_their_url(make_s
     assert service.api_key_secret(ServerRef.model_validate({"url": tenant_url, "apiKeySecretRef": own})).name == "own-key"
     assert service.api_key_secret(None).name == "operator-default"
     assert service.api_key_secret(ServerRef.model_validate({"apiKeySecretRef": own})).name == "own-key"
+
+
+@pytest.mark.parametrize("operator_first", [True, False], ids=["operator-first", "tenant-first"])
+async def test_a_resync_pass_sends_each_server_only_its_own_key(make_service, recorder, operator_first):
+    """One pass over resources of both kinds: whichever comes first, the tenant's URL never gets
+    the operator's key (a per-pass cache of keys must not mix the two bindings up)."""
+    service, tenant_url = make_service()
+    objects = [tenant_object(None), tenant_object({"url": tenant_url})]
+    if not operator_first:
+        objects.reverse()
+    bodies = []
+    for obj in objects:
+        made = await service.reconcile(obj)
+        bodies.append({"metadata": {"uid": obj.identity.uid, "name": obj.identity.name, "namespace": "tenant",
+                                    "generation": 1, "resourceVersion": "1"},
+                       "spec": obj.raw_spec, "status": made.status.model_dump(by_alias=True, exclude_none=True, mode="json")})
+    recorder.sent.clear()
+    in_sync, dirty = await service.resync(bodies)
+    assert dirty == [] and len(in_sync) == 2
+    assert recorder.keys_sent_to("localhost") == {None}
+    assert recorder.keys_sent_to("127.0.0.1") == {OPERATOR_KEY}
+    for obj, result in in_sync:
+        assert (await service.finalize(tenant_object(obj.raw_spec.get("server"), result.status, obj.identity.uid))).done
