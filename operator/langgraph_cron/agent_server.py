@@ -223,24 +223,30 @@ class AgentServerClient:
                      sort_by: str = "created_at", sort_order: str = "asc") -> list[Cron]:
         """One page. `metadata` filters by containment; `assistant_id` must be a UUID (a graph
         name is rejected with 422). Oldest first by default so paging is stable under inserts."""
+        data = await self._search_page(metadata, assistant_id, thread_id, limit, offset, sort_by, sort_order)
+        return [self.parse(item) for item in data]
+
+    async def _search_page(self, metadata: dict | None, assistant_id: str | None, thread_id: str | None,
+                           limit: int, offset: int, sort_by: str = "created_at", sort_order: str = "asc") -> list:
         body = self._filters(metadata, assistant_id, thread_id)
         body.update(limit=limit, offset=offset, sort_by=sort_by, sort_order=sort_order)
         data = await self._request("POST", "/runs/crons/search", json=body, op="search")
         if not isinstance(data, list):
             raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list")
-        return [self._parse(item, "POST /runs/crons/search") for item in data]
+        return data
 
-    async def search_pages(self, *, metadata: dict | None = None,
+    async def search_pages(self, *, metadata: dict | None = None, assistant_id: str | None = None,
+                           thread_id: str | None = None,
                            page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[list[dict[str, Any]]]:
         """Every matching cron as the server's raw JSON objects, a page at a time (oldest first):
         for a caller that looks at most crons only briefly, so neither the models nor all pages
-        need to exist at once. `parse` makes a Cron of one."""
+        need to exist at once. `parse` makes a Cron of one. A cron deleted between pages can make
+        a later one be skipped (offset paging); callers reconcile periodically, so that heals on
+        the next pass."""
         offset = 0
         while True:
-            body = self._filters(metadata, None, None)
-            body.update(limit=page_size, offset=offset, sort_by="created_at", sort_order="asc")
-            data = await self._request("POST", "/runs/crons/search", json=body, op="search")
-            if not isinstance(data, list) or not all(isinstance(item, dict) and "cron_id" in item for item in data):
+            data = await self._search_page(metadata, assistant_id, thread_id, page_size, offset)
+            if not all(isinstance(item, dict) and "cron_id" in item for item in data):
                 raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list of crons")
             yield data
             if len(data) < page_size:
@@ -248,22 +254,19 @@ class AgentServerClient:
             offset += len(data)
 
     def parse(self, data: Any) -> Cron:
+        """A cron of a search result (see `search_pages`)."""
         return self._parse(data, "POST /runs/crons/search")
 
     async def search_all(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                          thread_id: str | None = None, page_size: int = MAX_PAGE_SIZE) -> list[Cron]:
-        """Every matching cron. A cron deleted between pages can make a later one be skipped
-        (offset paging); callers reconcile periodically, so that heals on the next pass."""
+        """Every matching cron, each once (see `search_pages`)."""
         seen: dict[str, Cron] = {}
-        offset = 0
-        while True:
-            page = await self.search(metadata=metadata, assistant_id=assistant_id, thread_id=thread_id,
-                                     limit=page_size, offset=offset)
-            for cron in page:
+        async for page in self.search_pages(metadata=metadata, assistant_id=assistant_id, thread_id=thread_id,
+                                            page_size=page_size):
+            for item in page:
+                cron = self.parse(item)
                 seen.setdefault(cron.cron_id, cron)
-            if len(page) < page_size:
-                return list(seen.values())
-            offset += len(page)
+        return list(seen.values())
 
     async def count(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                     thread_id: str | None = None) -> int:

@@ -298,7 +298,7 @@ async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[tu
         except ValueError:
             ref = None
         for url in (service.server_url(ref), (body.get("status") or {}).get("serverUrl")):
-            if not url or not service.may_call(url):
+            if not url or not service.settings.server_url_allowed(url):
                 continue
             try:  # the key bound to that URL for this resource: never another's
                 key = await service.api_key(body["metadata"]["namespace"], ref, url=url, allow_last_known=True)

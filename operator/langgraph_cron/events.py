@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from langgraph_cron.models import format_time
+
 logger = logging.getLogger(__name__)
 
 COMPONENT = "lgcron-operator"
@@ -46,7 +48,7 @@ def build_event(ref: Mapping[str, Any], type_: Literal["Normal", "Warning"], rea
     """A core/v1 Event about the object `ref` (a body, or apiVersion/kind/metadata of one gone)."""
     meta = ref["metadata"]
     suffix = f".{stamp:x}"
-    moment = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = format_time(now)
     involved = {"apiVersion": ref.get("apiVersion"), "kind": ref.get("kind"), "name": meta["name"],
                 "namespace": meta.get("namespace"), "uid": meta.get("uid")}
     return {

@@ -240,10 +240,6 @@ class CronService:
                 "no request was sent (ask the operator's admin, or use the default server)"
             )
 
-    def may_call(self, url: str) -> bool:
-        """Whether any request may go to `url`: the operator's server, or an allowed one."""
-        return url == self.settings.server_url or self.settings.server_url_allowed(url)
-
     async def api_key(self, namespace: str, server: ServerRef | None, *, url: str | None = None,
                       allow_last_known: bool = False) -> str | None:
         """The API key that may be sent to `url` (default: the spec's target URL), or None."""
@@ -561,7 +557,7 @@ class CronService:
                            *, why: str) -> None:
         """Delete the object's crons on `url`, with the key bound to that URL (maybe none): never
         the key of the URL the spec names now. A URL no longer allowed gets no request at all."""
-        if not self.may_call(url):
+        if not self.settings.server_url_allowed(url):
             events.append(EventRecord("Warning", "ServerNotAllowed",
                                       f"did not delete cron {obj.status.cron_id or '(unknown)'} ({why}): its server "
                                       "is not in LGCRON_ALLOWED_SERVER_URLS, so no request was sent there"))
@@ -691,7 +687,7 @@ class CronService:
             url = self.server_url(server) or obj.status.server_url
             if url is None:
                 return Result(status=obj.status, events=events)
-            if (sole := self._known_sole_cron(obj, url)) is not None and self.may_call(url):
+            if (sole := self._known_sole_cron(obj, url)) is not None and self.settings.server_url_allowed(url):
                 # Created, adopted or checked by this process, with duplicates removed: one DELETE.
                 key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
                 await self._delete_one(self.client(url, key), sole)
@@ -718,7 +714,7 @@ class CronService:
             return
         try:
             server = ServerRef.model_validate(obj.raw_spec.get("server") or {})
-            if not self.may_call(url):
+            if not self.settings.server_url_allowed(url):
                 return
             key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
             await self.client(url, key).patch(obj.status.cron_id, {"metadata": {RELEASED_KEY: "true"}})
