@@ -84,9 +84,6 @@ class Bench:
                         "bench+emulator" if self.emu is not None else "bench": cpu_seconds(),
                         **{name: cpu_seconds(pid) for name, pid in self.control_plane_pids.items()}})
 
-    def operator_cpu(self) -> float:
-        return cpu_seconds(self.op.proc.pid)
-
     async def kube_requests(self) -> Counter:
         """Kubernetes API requests so far: the operator's (emulator), or everyone's (apiserver metrics)."""
         if self.emu is not None:
@@ -98,8 +95,8 @@ class Bench:
                 "Kubernetes API requests (apiserver_request_total: all clients, the bench's own creates, deletes and "
                 "watch included, the controller manager's too)")
 
-    def cpu_line(self, before: Counter, wall: float) -> str:
-        used = self.cpu() - before
+    @staticmethod
+    def cpu_line(used: Counter, wall: float) -> str:
         return (f"  CPU seconds in {wall:.1f} s wall: " + ", ".join(f"{k} {v:.1f}" for k, v in used.items())
                 + f" ({os.cpu_count()} cores)")
 
@@ -155,7 +152,8 @@ class Bench:
         await self.observer.until(lambda: len(self.ready_at) >= self.n and creating.done(), self.args.timeout)
         await creating
         wall, requests, rss = time.monotonic() - started, await self.op.server_requests(), self.op.memory_mb("VmHWM")
-        cpu = self.cpu_line(cpu0, wall)
+        used = self.res["create_cpu"] = self.cpu() - cpu0
+        cpu = self.cpu_line(used, wall)
         await stop_profile(spy)
         ready = self.res["ready"] = max(self.ready_at.values()) - started if len(self.ready_at) == self.n else None
         latencies = [max(0.0, self.ready_at[k] - created_at[k]) for k in self.ready_at]
@@ -172,7 +170,6 @@ class Bench:
             f"({sum(requests.values()) / self.n:.2f} per resource)\n{by_endpoint(requests)}")
         k8s = await self.kube_requests() - k8s0
         say(f"  {self.kube_requests_title()} until all Ready: {sum(k8s.values())}\n" + table(k8s, min_count=self.n // 10 or 1))
-        self.res["create_cpu"] = self.cpu() - cpu0
         say(f"{cpu}\n  operator peak RSS so far (VmHWM): {rss:.1f} MB; Kubernetes Events in the namespace: "
             f"{await self.kube.event_reasons()}")
 
@@ -208,7 +205,7 @@ class Bench:
                 passes.append((last_change - t0, self.op.memory_mb()))
                 last_change = None
         window = time.monotonic() - t0
-        cpu = self.cpu_line(cpu0, window)
+        cpu = self.cpu_line(self.cpu() - cpu0, window)
         await stop_profile(spy)
         changed = sum(o["metadata"]["resourceVersion"] != versions.get(o["metadata"]["name"]) for o in await self.kube.list())
         self.res["per_pass"] = (last - first) / len(passes) if passes else None
@@ -231,16 +228,16 @@ class Bench:
         await bounded(self.conc, self.names, self.kube.delete)
         await self.observer.until(lambda: not self.observer.present, self.args.timeout)
         wall, left = time.monotonic() - started, self.observer.present
+        used = self.res["delete_cpu"] = self.cpu() - cpu0
+        deleted_requests = await self.op.server_requests() - before
         leftovers = await server_crons(self.server.url)
         say(f"\ndeletion: {self.n} deleted ({self.conc} concurrent) and "
             + (f"gone in {wall:.2f} s" if not left else f"{len(left)} still present after {self.args.timeout:g} s")
-            + f"; crons left on the server: {leftovers}\n{by_endpoint(await self.op.server_requests() - before)}")
-        deleted_requests = await self.op.server_requests() - before
+            + f"; crons left on the server: {leftovers}\n{by_endpoint(deleted_requests)}")
         self.res["delete_per_resource"] = sum(deleted_requests.values()) / self.n
         say(f"  Agent Server requests per deleted resource: {self.res['delete_per_resource']:.2f}")
         say(f"  {self.kube_requests_title()}:\n" + table(await self.kube_requests() - k8s_before, min_count=self.n // 10 or 1))
-        self.res["delete_cpu"] = self.cpu() - cpu0
-        say(self.cpu_line(cpu0, wall))
+        say(self.cpu_line(used, wall))
         self.res["rss_peak"], log = self.op.memory_mb("VmHWM"), self.op.log_path.read_bytes()
         say(f"operator peak RSS over the whole run (VmHWM): {self.res['rss_peak']:.1f} MB; "
             f"its log: {log.count(bytes([10]))} lines, {len(log) / 1024:.0f} KB")
