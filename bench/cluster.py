@@ -82,10 +82,7 @@ class ApiserverMetrics:
         self.api = KubeTestApi(kubeconfig, "default")
 
     def _requests(self) -> collections.Counter:
-        client = self.api._client
-        _, url, headers, _, _ = client.param_serialize("GET", "/metrics", header_params={"Accept": "text/plain"},
-                                                       auth_settings=["BearerToken"])
-        text = client.call_api("GET", url, header_params=headers).read().decode()
+        text = self.api.text_blocking("GET", "/metrics", accept="text/plain")
         counts: collections.Counter = collections.Counter()
         for family in text_string_to_metric_families(text):
             for sample in family.samples:

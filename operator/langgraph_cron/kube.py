@@ -3,8 +3,8 @@
 Async, on aiohttp (which kopf already uses), with the credentials kopf's own login functions find:
 the in-cluster service account, else the kubeconfig. The official `kubernetes` library is needed
 only for kubeconfigs that run a program or plugin to get a token (exec, auth-provider, tokenFile):
-`uses_client_library()` says when, and `lgcron run` keeps it (and kopf's eager import of it, about
-13 MB of RSS) out of the operator otherwise.
+`uses_client_library()` says when, and importing the package (`langgraph_cron/__init__.py`) keeps
+kopf from loading it otherwise (kopf imports it eagerly when installed: about 13 MB of RSS).
 """
 
 from __future__ import annotations

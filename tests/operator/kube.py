@@ -58,7 +58,13 @@ class KubeTestApi:
     def call_blocking(self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
                       content_type: str = "application/json") -> Obj:
         """One API request; raises ``kubernetes.client.ApiException`` (or a subclass) on 4xx/5xx."""
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        text = self.text_blocking(method, path, body, query=query, content_type=content_type)
+        return json.loads(text) if text else {}
+
+    def text_blocking(self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
+                      content_type: str = "application/json", accept: str = "application/json") -> str:
+        """One API request's response body as text (e.g. ``/metrics``); errors as in ``call_blocking``."""
+        headers = {"Accept": accept, "Content-Type": content_type}
         _, url, headers, body, _ = self._client.param_serialize(
             method, path, query_params=list((query or {}).items()), header_params=headers, body=body,
             auth_settings=["BearerToken"])
@@ -66,7 +72,7 @@ class KubeTestApi:
         text = response.read().decode()
         if response.status >= 400:
             raise kubernetes.client.ApiException.from_response(http_resp=response, body=text, data=None)
-        return json.loads(text) if text else {}
+        return text
 
     async def call(self, method: str, path: str, body: Any = None, *, query: dict[str, str] | None = None,
                    content_type: str = "application/json") -> Obj:
