@@ -114,18 +114,25 @@ class ServerUnavailable(AgentServerError):
 
 
 def make_http_client(
-    *, verify: bool | str = True, timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
+    *, verify: bool | str | ssl.SSLContext = True, timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None, hooks: dict[str, list[Any]] | None = None,
 ) -> httpx.AsyncClient:
-    """The one shared client. `verify` may be a CA bundle path; redirects are not followed so the
-    key header never travels to another host. The network goes through aiohttp (see transport.py);
-    `transport` replaces it (tests)."""
-    tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else httpx.create_ssl_context(verify=verify)
+    """The one shared client. `verify` may be a CA bundle path or an SSL context; redirects are not
+    followed so the key header never travels to another host. The network goes through aiohttp (see
+    transport.py); `transport` replaces it (tests)."""
+    if isinstance(verify, ssl.SSLContext):
+        tls = verify
+    elif isinstance(verify, str):
+        tls = ssl.create_default_context(cafile=verify)
+    else:
+        tls = httpx.create_ssl_context(verify=verify)
     return httpx.AsyncClient(
         transport=transport or AiohttpTransport(ssl_context=tls),
         verify=tls,  # for httpx's own proxy transports (HTTPS_PROXY), which bypass `transport`
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=False,
         headers={"user-agent": USER_AGENT},
+        event_hooks=hooks,
     )
 
 
@@ -184,8 +191,11 @@ class AgentServerClient:
         api_key: str | None = None,
         *,
         gate: asyncio.Semaphore | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._http = http
+        # Per-request timeout (a server object's requestTimeoutSeconds); None: the HTTP client's own.
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0)) if timeout else None
         # Bounds this server's requests in flight. Without it, 1000 objects handled at once queue
         # 1000 requests inside httpcore's pool, which rescans its whole queue on every state change.
         self._gate = gate or contextlib.nullcontext()
@@ -198,6 +208,20 @@ class AgentServerClient:
 
     def __repr__(self) -> str:
         return f"AgentServerClient({self._display_url!r}, api_key={'set' if self._api_key else 'unset'})"
+
+    # ---------------------------------------------------------------- health
+    async def ok(self) -> None:
+        """GET /ok: the server is up (needs no key on the servers measured)."""
+        await self._request("GET", "/ok", op="ok")
+
+    async def version(self) -> str | None:
+        """The server's version from GET /info (langgraph-api's `version`), None when it offers none."""
+        try:
+            data = await self._request("GET", "/info", op="info")
+        except (Rejected, Unauthorized):  # 404 on servers without it; some deployments protect it
+            return None
+        version = data.get("version") if isinstance(data, dict) else None
+        return str(version)[:64] if version else None
 
     # ---------------------------------------------------------------- crons
     async def create(self, payload: dict) -> Cron:
@@ -396,7 +420,10 @@ class AgentServerClient:
             headers["x-api-key"] = self._api_key
         try:
             async with self._gate:
-                response = await self._http.request(method, self.base_url + path, json=json, headers=headers)
+                response = await self._http.request(
+                    method, self.base_url + path, json=json, headers=headers,
+                    timeout=self._timeout or httpx.USE_CLIENT_DEFAULT,
+                )
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise Rejected(self._redact(f"{where}: invalid Agent Server URL: {exc}")) from None
         except httpx.HTTPError as exc:

@@ -22,7 +22,7 @@ from langgraph_cron.agent_server import (
     CronNotFound,
 )
 from langgraph_cron.kube import KubernetesApiError, SecretNotFound
-from langgraph_cron.models import GROUP, KIND, PLURAL, VERSION, ServerRef, format_time
+from langgraph_cron.models import GROUP, KIND, PLURAL, VERSION, format_time
 from langgraph_cron.reconcile import CLUSTER_KEY, NAME_KEY, NAMESPACE_KEY, RELEASED_KEY, UID_KEY
 
 logger = logging.getLogger(__name__)
@@ -253,8 +253,7 @@ async def gc_pass(
     bodies = list(registry.values())
     watched = None if clusterwide else {b["metadata"]["namespace"] for b in bodies}
     deleted: list[str] = []
-    for url, key in await _servers_in_use(service, bodies):
-        client = service.client(url, key)
+    for client in await _servers_in_use(service, bodies):
         try:
             crons = await client.search_all(metadata={CLUSTER_KEY: settings.cluster_id})
         except AgentServerError as exc:
@@ -289,27 +288,40 @@ async def gc_pass(
     return deleted
 
 
-async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
-    """(url, API key) of every server a live resource uses or used, plus the default server."""
-    servers: dict[tuple[str, str | None], None] = {}
+async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[Any]:
+    """A client for every server a live resource uses or used, each with the key bound to that URL
+    for that resource (never another's), plus every server object's and the default server."""
+    from langgraph_cron.connections import Connection, default_connection, server_connection, url_may_be_called
+    from langgraph_cron.reconcile import InvalidSpec
+    from langgraph_cron.service import CronObject
+
+    found: dict[Connection, None] = {}
     for body in bodies:
+        obj = CronObject.from_body(body)
+        spec, target = service._deletion_target(obj)
+        if target is not None:
+            found[target] = None
+        if obj.status.server_url:
+            found[service.bound_connection(obj, obj.status.server_url, spec)] = None
+    for server in list(getattr(service.servers, "servers", {}).values()):
         try:
-            ref = ServerRef.model_validate((body.get("spec") or {}).get("server") or {})
-        except ValueError:
-            ref = None
-        for url in (service.server_url(ref), (body.get("status") or {}).get("serverUrl")):
-            if not url or not service.settings.server_url_allowed(url):
-                continue
-            try:  # the key bound to that URL for this resource: never another's
-                key = await service.api_key(body["metadata"]["namespace"], ref, url=url, allow_last_known=True)
-            except (SecretNotFound, KubernetesApiError):
-                continue
-            servers[(url, key)] = None
-    default = service.settings.server_url
-    if default and not any(url == default for url, _ in servers):
-        key = service.settings.api_key
-        servers[(default, key.get_secret_value() if key else None)] = None
-    return list(servers)
+            found[server_connection(server, service.settings)] = None
+        except InvalidSpec:
+            continue
+    settings = service.settings
+    if settings.server_url and not any(c.url == settings.server_url for c in found):
+        found[default_connection(settings, "")] = None
+    clients: dict[Any, None] = {}
+    for connection in found:
+        if not url_may_be_called(connection, settings):
+            continue
+        if connection.secret is not None and not connection.secret.namespace:
+            continue  # LGCRON_API_KEY_SECRET lives in each resource's namespace: none to read here
+        try:
+            clients[await service.client_for(connection, allow_last_known=True)] = None
+        except (SecretNotFound, KubernetesApiError, InvalidSpec):
+            continue
+    return list(clients)
 
 
 async def collect_forever(memo: Any) -> None:

@@ -267,6 +267,7 @@ def build_cronjob_status(
             "backend": "cronJob",
             "cron_id": None,
             "server_url": None,
+            "server_ref": None,
             "assistant_id": None,
             "thread_id": spec.thread_id,
             "cron_job_name": cronjob["metadata"]["name"],

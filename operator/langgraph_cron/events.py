@@ -54,7 +54,8 @@ def build_event(ref: Mapping[str, Any], type_: Literal["Normal", "Warning"], rea
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": meta["name"][: MAX_NAME - len(suffix)] + suffix, "namespace": meta.get("namespace")},
+        # Events about cluster-scoped objects live in `default`, where `kubectl describe` looks for them.
+        "metadata": {"name": meta["name"][: MAX_NAME - len(suffix)] + suffix, "namespace": meta.get("namespace") or "default"},
         "involvedObject": {k: v for k, v in involved.items() if v is not None},
         "type": type_,
         "reason": reason,

@@ -22,13 +22,27 @@ from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storage
 from langgraph_cron.events import EventPoster
 from langgraph_cron.kube import KubeClient, connection_info
-from langgraph_cron.models import GROUP, PLURAL, VERSION
+from langgraph_cron.connections import ServerDirectory, ServerKey, uses_namespace_labels
+from langgraph_cron.models import (
+    CLUSTER_SERVER_KIND,
+    CLUSTER_SERVER_PLURAL,
+    GROUP,
+    PLURAL,
+    SERVER_KIND,
+    SERVER_PLURAL,
+    VERSION,
+)
 from langgraph_cron.reconcile import status_patch
 from langgraph_cron.service import SLOW_RETRY_SECONDS, CronObject, CronService, Result
+from langgraph_cron.servers import ServerService, referred_servers, referrers
 from langgraph_cron.settings import Settings
 
 FINALIZER = "lgcron.io/cleanup"
 RESOURCE = (GROUP, VERSION, PLURAL)
+SERVER_RESOURCE = (GROUP, VERSION, SERVER_PLURAL)
+CLUSTER_SERVER_RESOURCE = (GROUP, VERSION, CLUSTER_SERVER_PLURAL)
+# Crons reconciled at once when a server object's change requeues them.
+REQUEUE_CONCURRENCY = 16
 
 
 @kopf.on.startup()
@@ -55,6 +69,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     if config.metrics_port:
         prometheus_client.start_http_server(config.metrics_port)
     memo.service = CronService(config, memo.http, memo.kube)
+    # Server objects and namespace labels, as kopf's indexes hold them (see the index handlers).
+    memo.servers = memo.service.servers = ServerDirectory()
+    memo.server_service = ServerService(memo.service, memo.servers, memo.kube)
+    memo.held_servers = {}  # server key -> crons holding its deletion, as last said in an Event
     # Another replica could change a cron between two of our looks: then deletions always search.
     memo.service.remember_sole_crons = settings.peering.standalone
     # One lock per object: the resync pass and the change handlers must never both create a cron.
@@ -77,10 +95,12 @@ def login(logger: logging.Logger, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    for task in memo.tasks.values():
+    tasks = [t for t in memo.tasks.values() if isinstance(t, asyncio.Task)] + list(memo.tasks.get("requeues", ()))
+    for task in tasks:
         task.cancel()
-    await asyncio.gather(*memo.tasks.values(), return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
     await memo.http.aclose()
+    await memo.service.aclose()
     await memo.events.close()
     await memo.kube.close()
 
@@ -210,6 +230,7 @@ async def _resync_forever(memo: kopf.Memo) -> None:
 
 
 async def _resync_pass(memo: kopf.Memo) -> None:
+    await _check_servers(memo)
     # Only objects kopf has put its finalizer on: a cron made for one without it could outlive it.
     snapshot = {
         uid: body
@@ -268,3 +289,150 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
         )
     memo.locks.pop(obj.identity.uid, None)
     memo.service.forget(obj.identity.uid)
+
+
+# ---------------------------------------------------------------- server objects
+
+
+def _with_kind(body: Any, kind: str) -> dict[str, Any]:
+    """A server object's body naming its kind (list results carry none on their items)."""
+    return {**slim_body(body), "kind": kind}
+
+
+@kopf.index(*SERVER_RESOURCE)
+async def lgcron_servers(body: kopf.Body, memo: kopf.Memo, lgcron_servers: kopf.Index, **_: Any) -> dict[Any, Any]:
+    memo.servers.indexes["namespaced"] = lgcron_servers
+    server = _with_kind(body, SERVER_KIND)
+    return {ServerKey.of_body(server): server}
+
+
+@kopf.index(*CLUSTER_SERVER_RESOURCE)
+async def lgcron_cluster_servers(body: kopf.Body, memo: kopf.Memo, lgcron_cluster_servers: kopf.Index,
+                                 **_: Any) -> dict[Any, Any]:
+    memo.servers.indexes["cluster"] = lgcron_cluster_servers
+    server = _with_kind(body, CLUSTER_SERVER_KIND)
+    return {ServerKey.of_body(server): server}
+
+
+@kopf.index("", "v1", "namespaces")
+async def lgcron_namespace_labels(name: str, labels: kopf.Labels, memo: kopf.Memo,
+                                  lgcron_namespace_labels: kopf.Index, **_: Any) -> dict[str, dict[str, str]]:
+    """Namespace labels, for ClusterLangGraphServer namespaceSelector conditions. A change of them
+    requeues the namespace's crons that refer to a server with a selector (the index still holds the
+    old labels while this runs)."""
+    memo.servers.indexes["namespaces"] = lgcron_namespace_labels
+    before = memo.servers.namespace_labels(name)
+    if before is not None and dict(before) != dict(labels):
+        affected = []
+        for body in memo.registry.values():
+            if body["metadata"]["namespace"] != name:
+                continue
+            for key in referred_servers(body):
+                server = memo.servers.server(key)
+                if key.kind == CLUSTER_SERVER_KIND and server is not None and uses_namespace_labels(server):
+                    affected.append(body)
+                    break
+        _requeue(memo, affected)
+    return {name: dict(labels)}
+
+
+def _is_ready(body: Any) -> bool:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+async def _check_server(memo: kopf.Memo, server: dict[str, Any], *, requeue_all: bool) -> None:
+    """Check a server object and requeue the crons that refer to it: all of them after a change of
+    the object (its URL, key or conditions may have changed), else those waiting for it to be Ready."""
+    crons = list(memo.registry.values())
+    before, health = await memo.server_service.check_and_store(server, crons)
+    users = referrers(ServerKey.of_body(server), crons)
+    became_ready = health.ready and (before is None or not before.ready)
+    if requeue_all:
+        _requeue(memo, users)
+    elif became_ready:
+        _requeue(memo, [body for body in users if not _is_ready(body)])
+    if before is None or (before.ready, before.reason) != (health.ready, health.reason):
+        memo.events.post(server, "Normal" if health.ready else "Warning", health.reason, health.message)
+
+
+async def _check_servers(memo: kopf.Memo) -> None:
+    """The resync interval's check of every server object."""
+    for server in memo.servers.servers.values():
+        if server["metadata"].get("deletionTimestamp"):
+            continue
+        try:
+            await _check_server(memo, dict(server), requeue_all=False)
+        except Exception:  # one server's surprise must not stop the others' checks
+            logging.getLogger(__name__).exception("check of %s failed", ServerKey.of_body(server))
+
+
+def _requeue(memo: kopf.Memo, bodies: list[Any]) -> None:
+    """Reconcile these crons soon, in the background, a few at a time (their own locks apply)."""
+    uids = list(dict.fromkeys(body["metadata"]["uid"] for body in bodies))
+    if not uids:
+        return
+    task = asyncio.create_task(_reconcile_uids(memo, uids), name="lgcron requeue")
+    requeues = memo.tasks.setdefault("requeues", set())
+    requeues.add(task)
+    task.add_done_callback(requeues.discard)
+
+
+async def _reconcile_uids(memo: kopf.Memo, uids: list[str]) -> None:
+    gate = asyncio.Semaphore(REQUEUE_CONCURRENCY)
+
+    async def one(uid: str) -> None:
+        async with gate:
+            body = memo.registry.get(uid)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return
+            if FINALIZER not in (body["metadata"].get("finalizers") or []):
+                return  # kopf has not taken it over yet; its create handler will reconcile it
+            try:
+                await _reconcile_and_store(memo, body)
+            except Exception:  # one object's surprise must not starve the rest
+                logging.getLogger(__name__).exception("requeue of %s failed", uid)
+
+    await asyncio.gather(*(one(uid) for uid in uids))
+
+
+@kopf.on.resume(*SERVER_RESOURCE)
+@kopf.on.create(*SERVER_RESOURCE)
+@kopf.on.update(*SERVER_RESOURCE)
+async def server_changed(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
+    await _check_server(memo, _with_kind(body, SERVER_KIND), requeue_all=reason != "resume")
+
+
+@kopf.on.resume(*CLUSTER_SERVER_RESOURCE)
+@kopf.on.create(*CLUSTER_SERVER_RESOURCE)
+@kopf.on.update(*CLUSTER_SERVER_RESOURCE)
+async def cluster_server_changed(body: kopf.Body, reason: str, memo: kopf.Memo, **_: Any) -> None:
+    await _check_server(memo, _with_kind(body, CLUSTER_SERVER_KIND), requeue_all=reason != "resume")
+
+
+# How often a deletion held by crons still in use looks again (only while such a deletion waits).
+SERVER_IN_USE_RETRY_SECONDS = 10.0
+
+
+async def _hold_while_used(memo: kopf.Memo, server: dict[str, Any]) -> None:
+    """A server object's key is what deletes its crons: it stays until no LangGraphCron uses it."""
+    users = await memo.server_service.hold_while_used(server, list(memo.registry.values()))
+    if users:
+        shown = ", ".join(users[:10]) + (f" and {len(users) - 10} more" if len(users) > 10 else "")
+        message = f"deletion held: {len(users)} LangGraphCron(s) still refer to it: {shown}"
+        if memo.held_servers.get(ServerKey.of_body(server)) != len(users):  # an Event per change, not per look
+            memo.events.post(server, "Warning", "InUse", message)
+            memo.held_servers[ServerKey.of_body(server)] = len(users)
+        raise kopf.TemporaryError(message, delay=SERVER_IN_USE_RETRY_SECONDS)
+    memo.held_servers.pop(ServerKey.of_body(server), None)
+    memo.service.invalidate_server(ServerKey.of_body(server))
+
+
+@kopf.on.delete(*SERVER_RESOURCE)
+async def server_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _hold_while_used(memo, _with_kind(body, SERVER_KIND))
+
+
+@kopf.on.delete(*CLUSTER_SERVER_RESOURCE)
+async def cluster_server_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _hold_while_used(memo, _with_kind(body, CLUSTER_SERVER_KIND))

@@ -198,3 +198,21 @@ class KubeClient:
         if encoded is None:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(encoded).decode().strip()
+
+    async def read_configmap_value(self, namespace: str, name: str, key: str) -> str:
+        try:
+            config_map = await self._request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        except KubernetesApiError as exc:
+            raise SecretNotFound(f"ConfigMap {namespace}/{name} cannot be read: HTTP {exc.status}") from None
+        value = ((config_map or {}).get("data") or {}).get(key)
+        if value is None:
+            raise SecretNotFound(f"ConfigMap {namespace}/{name} not found or has no key {key!r}")
+        return value
+
+    async def patch_server_status(self, plural: str, namespace: str | None, name: str,
+                                  status_patch: dict[str, Any]) -> None:
+        """Merge-patch the status of a LangGraphServer (namespace) or ClusterLangGraphServer (None)."""
+        prefix = f"/apis/{GROUP}/{VERSION}"
+        path = f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}"
+        await self._request("PATCH", path + "/status", {"status": status_patch},
+                            content_type="application/merge-patch+json")

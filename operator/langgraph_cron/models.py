@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from langgraph_cron.schedule import validate_schedule
@@ -142,6 +142,23 @@ class ServerRef(CamelModel):
         return value
 
 
+ServerKind = Literal["LangGraphServer", "ClusterLangGraphServer"]
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+class ServerObjectRef(CamelModel):
+    """A reference by name to a server object: the admin binds URL and key there, the cron only names it."""
+
+    kind: ServerKind = Field(
+        default="LangGraphServer",
+        description="LangGraphServer (in this resource's namespace) or ClusterLangGraphServer.",
+    )
+    name: str = Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN, description="Name of the server object.")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
 class RunConfig(CamelModel):
     tags: list[str] | None = Field(default=None, description="Tags attached to each run.")
     recursion_limit: int | None = Field(default=None, ge=1, description="Maximum number of graph steps per run.")
@@ -257,7 +274,20 @@ class LangGraphCronSpec(CamelModel):
     stream_subgraphs: bool | None = Field(default=None, description="Stream output from subgraphs too.")
     stream_resumable: bool | None = Field(default=None, description="Persist stream chunks so a stream can resume.")
     durability: Durability | None = Field(default=None, description="Checkpoint durability of each run.")
-    server: ServerRef | None = Field(default=None, description="Which Agent Server holds the cron, and its API key.")
+    server: ServerRef | None = Field(
+        default=None,
+        description=(
+            "Inline Agent Server URL and API key Secret. Mutually exclusive with serverRef; on a shared "
+            "cluster prefer serverRef to a server object an admin set up."
+        ),
+    )
+    server_ref: ServerObjectRef | None = Field(
+        default=None,
+        description=(
+            "A LangGraphServer in this namespace or a ClusterLangGraphServer that allows this namespace: "
+            "the Agent Server and key that hold the cron. Mutually exclusive with server."
+        ),
+    )
     deletion_policy: DeletionPolicy = Field(
         default="Delete",
         description="Delete removes the cron when this resource is deleted; Orphan leaves it on the server.",
@@ -342,6 +372,15 @@ class LangGraphCronSpec(CamelModel):
         return value
 
 
+    @model_validator(mode="after")
+    def _one_way_to_name_the_server(self) -> LangGraphCronSpec:
+        if self.server is not None and self.server_ref is not None:
+            raise ValueError(
+                "spec.serverRef and spec.server are mutually exclusive: name a server object in serverRef, "
+                "or give an inline server, not both"
+            )
+        return self
+
     @property
     def is_thread_cron(self) -> bool:
         return self.thread_id is not None
@@ -379,6 +418,10 @@ class LangGraphCronStatus(CamelModel):
     )
     cron_id: str | None = Field(default=None, description="ID of the cron record on the Agent Server.")
     server_url: str | None = Field(default=None, description="Agent Server that holds the cron.")
+    server_ref: ServerObjectRef | None = Field(
+        default=None,
+        description="The server object the cron at serverUrl was made through (its key deletes the cron there).",
+    )
     thread_id: str | None = Field(default=None, description="Thread of a thread cron.")
     assistant_id: str | None = Field(default=None, description="Assistant UUID the server resolved.")
     next_run_date: str | None = Field(default=None, description="Next run time reported by the server (RFC 3339).")
@@ -413,3 +456,149 @@ def parse_time(text: str) -> datetime:
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a Z suffix, the form Kubernetes itself writes."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- server objects
+# LangGraphServer (namespaced) and ClusterLangGraphServer (cluster-scoped) bind an Agent Server URL
+# to its credential in one object an admin owns; crons refer to them by name (spec.serverRef).
+
+SERVER_KIND = "LangGraphServer"
+SERVER_PLURAL = "langgraphservers"
+SERVER_SINGULAR = "langgraphserver"
+SERVER_SHORT_NAMES = ["lgs"]
+CLUSTER_SERVER_KIND = "ClusterLangGraphServer"
+CLUSTER_SERVER_PLURAL = "clusterlanggraphservers"
+CLUSTER_SERVER_SINGULAR = "clusterlanggraphserver"
+CLUSTER_SERVER_SHORT_NAMES = ["clgs"]
+MAX_SERVER_CONCURRENCY = 256
+MAX_REQUEST_TIMEOUT_SECONDS = 300
+
+
+def _checked_url(value: str) -> str:
+    return ServerRef._url_has_a_host_and_a_valid_port(value)
+
+
+class ClusterSecretKeyRef(SecretKeyRef):
+    name: str = Field(min_length=1, description="Name of the Secret.")
+    namespace: str = Field(min_length=1, description="Namespace of the Secret (where the admin keeps it).")
+
+
+class CaBundleRef(CamelModel):
+    kind: Literal["ConfigMap", "Secret"] = Field(description="ConfigMap or Secret holding the PEM bundle.")
+    name: str = Field(min_length=1, description="Its name, in this object's namespace.")
+    key: str = Field(min_length=1, description="The key whose value is the PEM bundle.")
+
+
+class ClusterCaBundleRef(CaBundleRef):
+    name: str = Field(min_length=1, description="Its name.")
+    namespace: str = Field(min_length=1, description="Its namespace.")
+
+
+class LabelSelectorRequirement(CamelModel):
+    key: str = Field(min_length=1, description="Label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(description="In, NotIn, Exists or DoesNotExist.")
+    values: list[str] | None = Field(default=None, description="Values for In and NotIn.")
+
+
+class LabelSelector(CamelModel):
+    match_labels: dict[str, str] | None = Field(default=None, description="Labels a namespace must all carry.")
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        default=None, description="Requirements a namespace's labels must all meet."
+    )
+
+
+class NamespaceCondition(CamelModel):
+    """One entry of ClusterLangGraphServer.spec.conditions: a namespace matching any field matches the entry."""
+
+    namespaces: list[str] | None = Field(default=None, description="Namespaces allowed by name.")
+    namespace_selector: LabelSelector | None = Field(
+        default=None, description="Namespaces allowed by label (needs the operator's read access to namespaces)."
+    )
+    namespace_regexes: list[str] | None = Field(
+        default=None, description="Namespaces allowed by a regular expression matched against the whole name."
+    )
+
+    @field_validator("namespace_regexes")
+    @classmethod
+    def _regexes_compile(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+
+class _ServerSpecBase(CamelModel):
+    url: str = Field(
+        pattern=r"^https?://",
+        description="Base URL of the LangGraph Agent Server, without credentials. Its key is sent only here.",
+    )
+    ca_bundle: str | None = Field(
+        default=None, min_length=1, description="PEM CA certificates that verify the server's TLS certificate."
+    )
+    request_timeout_seconds: float | None = Field(
+        default=None, gt=0, le=MAX_REQUEST_TIMEOUT_SECONDS,
+        description="Seconds one request may take (default: the operator's LGCRON_REQUEST_TIMEOUT).",
+    )
+    max_concurrent_requests: int | None = Field(
+        default=None, ge=1, le=MAX_SERVER_CONCURRENCY,
+        description="Requests in flight to this server at most (default: the operator's LGCRON_SERVER_CONCURRENCY).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_valid(cls, value: str) -> str:
+        return _checked_url(value)
+
+
+class LangGraphServerSpec(_ServerSpecBase):
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret in this object's namespace holding the API key, sent as x-api-key to url only.",
+    )
+    ca_bundle_ref: CaBundleRef | None = Field(
+        default=None, description="A ConfigMap or Secret key in this namespace holding the PEM CA bundle."
+    )
+
+
+class ClusterLangGraphServerSpec(_ServerSpecBase):
+    api_key_secret_ref: ClusterSecretKeyRef | None = Field(
+        default=None, description="Secret (with its namespace) holding the API key, sent as x-api-key to url only."
+    )
+    ca_bundle_ref: ClusterCaBundleRef | None = Field(
+        default=None, description="A ConfigMap or Secret key (with its namespace) holding the PEM CA bundle."
+    )
+    conditions: list[NamespaceCondition] | None = Field(
+        default=None,
+        description=(
+            "Which namespaces' LangGraphCrons may use this server: a namespace may when any entry matches it. "
+            "Empty or unset: no namespace may (allow all explicitly with namespaceRegexes: ['.*'])."
+        ),
+    )
+
+
+class LangGraphServerStatus(CamelModel):
+    model_config = ConfigDict(extra="ignore")
+
+    observed_generation: int | None = Field(default=None, description="metadata.generation last checked.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready: the server answered GET /ok and an authenticated request with this object's key.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    url: str | None = Field(default=None, description="The URL last checked (the one crons are moved to).")
+    bound_urls: list[str] | None = Field(
+        default=None,
+        description="URLs this object's key was bound to, newest first: crons left there are deleted with it.",
+    )
+    server_version: str | None = Field(default=None, description="Version the server reports at GET /info.")
+    cron_count: int | None = Field(default=None, description="Crons of this cluster on the server at the last check.")
+    in_use_by: int | None = Field(default=None, description="LangGraphCrons that refer to this object.")
+    last_check_time: str | None = Field(default=None, description="When the server was last checked (RFC 3339).")
+    kopf: dict[str, Any] | None = Field(
+        default=None, description="The operator's bookkeeping.", json_schema_extra=PRESERVE_UNKNOWN
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)

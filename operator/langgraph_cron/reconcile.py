@@ -19,6 +19,7 @@ from langgraph_cron.models import (
     Condition,
     LangGraphCronSpec,
     LangGraphCronStatus,
+    ServerObjectRef,
     format_time,
     nesting_depth,
 )
@@ -118,7 +119,12 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
             problems.setdefault(_field_path(loc), []).append(message)
         # A union field fails once per alternative: say them together ("... or ...").
         raise InvalidSpec(
-            "; ".join(f"{path}: {' or '.join(dict.fromkeys(msgs))}" for path, msgs in problems.items())
+            "; ".join(
+                # A rule across fields (loc ()) names its fields itself.
+                msg if path == "spec" and msg.startswith("spec.") else f"{path}: {msg}"
+                for path, msgs in problems.items()
+                for msg in [" or ".join(dict.fromkeys(msgs))]
+            )
         ) from None
     # Rules across fields, checked here so each message names its field.
     if spec.thread_id is not None and spec.on_run_completed is not None:
@@ -342,6 +348,7 @@ def build_status(
     spec: LangGraphCronSpec | None = None,
     cron: Any = None,
     server_url: str | None = None,
+    server_ref: ServerObjectRef | None = None,
 ) -> LangGraphCronStatus:
     """The status to write after a reconcile. Cron facts are kept from `previous` when `cron` is None."""
     status = previous.model_copy(deep=True)
@@ -353,6 +360,7 @@ def build_status(
         status.last_run = None
         status.cron_id = cron.cron_id
         status.server_url = server_url
+        status.server_ref = server_ref
         status.assistant_id = cron.assistant_id
         status.thread_id = spec.thread_id if spec else None
         status.last_sync_time = format_time(now)

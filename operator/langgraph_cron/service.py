@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from langgraph_cron import metrics
+from langgraph_cron import connections, metrics
 from langgraph_cron.agent_server import (
     AgentServerClient,
     AgentServerError,
@@ -28,7 +29,9 @@ from langgraph_cron.agent_server import (
     Rejected,
     ServerUnavailable,
     backoff_delay,
+    make_http_client,
 )
+from langgraph_cron.connections import Connection
 from langgraph_cron.cronjob import (
     UID_LABEL,
     InvokerTarget,
@@ -44,7 +47,6 @@ from langgraph_cron.models import (
     LangGraphCronSpec,
     LangGraphCronStatus,
     SecretKeyRef,
-    ServerRef,
     parse_time,
 )
 from langgraph_cron.reconcile import (
@@ -53,8 +55,8 @@ from langgraph_cron.reconcile import (
     UID_KEY,
     Identity,
     InvalidSpec,
-    ServerNotAllowed,
     Outcome,
+    ServerNotAllowed,
     build_status,
     desired_cron,
     observed_cron,
@@ -145,8 +147,7 @@ class _Fingerprint:
     """An object found in sync: valid while its resourceVersion and its cron stay the same."""
 
     resource_version: str | None
-    url: str
-    server: ServerRef | None
+    connection: Connection
     cron_id: str
     cron_digest: str
     valid_until: datetime
@@ -160,6 +161,7 @@ class _Candidate:
     fingerprint: _Fingerprint | None
     obj: CronObject | None = None
     spec: LangGraphCronSpec | None = None
+    connection: Connection | None = None
 
     def object(self, service: CronService) -> CronObject:
         if self.obj is None:
@@ -192,7 +194,11 @@ class CronService:
         # Last key read per Secret: lets a deletion finish after its namespace's Secret is gone.
         self._last_known_keys: dict[tuple[str, str, str], str] = {}
         self._gates: dict[str, asyncio.Semaphore] = {}  # per server URL
-        self._clients: dict[tuple[str, str | None], AgentServerClient] = {}
+        self._clients: dict[tuple[str, str | None, str | None, float | None], AgentServerClient] = {}
+        self._gate_sizes: dict[str, int] = {}
+        self._ca_clients: dict[str, httpx.AsyncClient] = {}  # by CA bundle digest
+        # Server objects the crons refer to (the operator's watch), or none (file mode).
+        self.servers: connections.ServerLookup = connections.NoServers()
         # Objects no operator can have made a cron for yet: see `mark_pristine`.
         self._pristine: set[str] = set()
         # uid -> what a resync pass last found in sync: see `resync`.
@@ -203,62 +209,100 @@ class CronService:
         self.remember_sole_crons = True
 
     # ------------------------------------------------------------ connection
+    # Which server and credential: decided in connections.py; here only the reading of keys and
+    # the clients built from them.
 
-    def server_url(self, server: ServerRef | None) -> str | None:
-        return (server.url if server and server.url else None) or self.settings.server_url
+    def connection(self, spec: LangGraphCronSpec, namespace: str, *, require_ready: bool = True) -> Connection:
+        """Where this spec's cron lives and the credential bound there (ServerNotFound, ServerNotReady,
+        ServerNotAllowed or InvalidSpec before any request)."""
+        return connections.resolve(spec, namespace, self.servers, self.settings, require_ready=require_ready)
 
-    def credential_binding(self, server: ServerRef | None, url: str | None = None) -> tuple[SecretKeyRef | None, bool]:
-        """Which credential may go to `url` (default: the URL this spec targets): (a Secret in the
-        resource's namespace or None, whether LGCRON_API_KEY may be used when no Secret is named).
+    def bound_connection(self, obj: CronObject, url: str, spec: LangGraphCronSpec | None) -> Connection:
+        """The connection for crons this object may have left on `url` (see connections.bound_connection)."""
+        return connections.bound_connection(
+            url, obj.status.server_ref, obj.identity.namespace, spec, self.servers, self.settings
+        )
 
-        A credential goes only to the URL it is bound to. An inline `spec.server.url` is bound to
-        the resource's own `apiKeySecretRef` or to nothing at all; the operator-wide key
-        (LGCRON_API_KEY or LGCRON_API_KEY_SECRET) only to the operator's LGCRON_SERVER_URL. So
-        whoever may write a LangGraphCron cannot make the operator send its key somewhere else.
-        """
-        inline = server.url if server and server.url else None
-        own_secret = server.api_key_secret_ref if server else None
-        target = url or self.server_url(server)
-        if inline is not None and target == inline:
-            return own_secret, False
-        if target is None or target != self.settings.server_url:
-            return None, False  # e.g. a URL the resource used before: nothing is bound to it now
-        if inline is None and own_secret is not None:
-            return own_secret, False  # the resource's own key for the operator's server: its choice
-        return self.settings.api_key_secret, True
-
-    def api_key_secret(self, server: ServerRef | None) -> SecretKeyRef | None:
-        """The Secret whose key goes to the URL this spec targets (what the cronJob backend's Pods get)."""
-        return self.credential_binding(server)[0]
-
-    def check_server_allowed(self, server: ServerRef | None) -> None:
-        """Raise ServerNotAllowed for an inline URL outside LGCRON_ALLOWED_SERVER_URLS (before any request)."""
-        inline = server.url if server and server.url else None
-        if inline is not None and not self.settings.server_url_allowed(inline):
-            raise ServerNotAllowed(
-                "spec.server.url: this Agent Server is not in the operator's LGCRON_ALLOWED_SERVER_URLS; "
-                "no request was sent (ask the operator's admin, or use the default server)"
-            )
-
-    async def api_key(self, namespace: str, server: ServerRef | None, *, url: str | None = None,
-                      allow_last_known: bool = False) -> str | None:
-        """The API key that may be sent to `url` (default: the spec's target URL), or None."""
-        ref, operator_literal = self.credential_binding(server, url)
-        if ref is None or self.kube is None:
+    async def api_key(self, connection: Connection, *, allow_last_known: bool = False) -> str | None:
+        """The API key bound to this connection, or None."""
+        secret = connection.secret
+        if secret is None or self.kube is None:
             # No Secret bound, or file mode (`lgcron apply` has no Secrets to read): LGCRON_API_KEY,
             # and only where the operator's own key is bound.
-            if not operator_literal or self.settings.api_key is None:
+            if not connection.operator_key or self.settings.api_key is None:
                 return None
             return self.settings.api_key.get_secret_value()
-        cache_key = (namespace, ref.name, ref.key)
+        cache_key = (secret.namespace, secret.name, secret.key)
         try:
-            value = await self.kube.read_secret_value(namespace, ref.name, ref.key)
+            value = await self.kube.read_secret_value(secret.namespace, secret.name, secret.key)
         except SecretNotFound:
             if allow_last_known and cache_key in self._last_known_keys:
                 return self._last_known_keys[cache_key]
             raise
         self._last_known_keys[cache_key] = value
         return value
+
+    async def _ca_bundle(self, connection: Connection) -> str | None:
+        if connection.ca_bundle_ref is None or self.kube is None:
+            return connection.ca_bundle
+        ref = connection.ca_bundle_ref
+        try:
+            if ref.kind == "Secret":
+                return await self.kube.read_secret_value(ref.namespace, ref.name, ref.key)
+            return await self.kube.read_configmap_value(ref.namespace, ref.name, ref.key)
+        except SecretNotFound as exc:
+            raise SecretNotFound(f"caBundleRef: {exc}") from None
+
+    async def client_for(self, connection: Connection, *, allow_last_known: bool = False) -> AgentServerClient:
+        """A client of this connection, with the key and CA bundle bound to it."""
+        key = await self.api_key(connection, allow_last_known=allow_last_known)
+        return self.client(connection, key, ca_pem=await self._ca_bundle(connection))
+
+    def client(self, connection: Connection | str, api_key: str | None, *, ca_pem: str | None = None) -> AgentServerClient:
+        """The client of one server and key, kept: building one parses the URL, on every reconcile."""
+        if isinstance(connection, str):
+            connection = Connection(url=connection)
+        identity = (connection.url, api_key, connections.ca_digest(ca_pem), connection.timeout)
+        client = self._clients.get(identity)
+        if client is None:
+            if len(self._clients) >= 256:  # keys rotate; old ones must not pile up
+                self._clients.clear()
+            gate = self._gates.get(connection.url)
+            size = connection.max_concurrency or self.settings.server_concurrency
+            if gate is None or self._gate_sizes.get(connection.url) != size:
+                gate = self._gates[connection.url] = asyncio.Semaphore(size)
+                self._gate_sizes[connection.url] = size
+            client = self._clients[identity] = AgentServerClient(
+                self._http_for(ca_pem), connection.url, api_key, gate=gate, timeout=connection.timeout
+            )
+        return client
+
+    def _http_for(self, ca_pem: str | None) -> httpx.AsyncClient:
+        """The shared HTTP client, or one that trusts a server object's own CA bundle."""
+        if ca_pem is None:
+            return self.http
+        digest = connections.ca_digest(ca_pem) or ""
+        http = self._ca_clients.get(digest)
+        if http is None:
+            try:
+                context = ssl.create_default_context(cadata=ca_pem)
+            except (ssl.SSLError, ValueError) as exc:
+                raise InvalidSpec(f"caBundle: not a PEM CA certificate bundle ({type(exc).__name__})") from None
+            http = self._ca_clients[digest] = make_http_client(
+                verify=context, timeout=self.settings.request_timeout, hooks=self.http.event_hooks
+            )
+        return http
+
+    async def aclose(self) -> None:
+        for http in self._ca_clients.values():
+            await http.aclose()
+        self._ca_clients.clear()
+
+    def invalidate_server(self, key: connections.ServerKey) -> None:
+        """A server object changed: the next pass looks at its crons in full."""
+        for uid, known in list(self._fingerprints.items()):
+            if known.connection.via == key:
+                del self._fingerprints[uid]
 
     def mark_pristine(self, uid: str) -> None:
         """This process saw the object before any finalizer was on it.
@@ -298,18 +342,6 @@ class CronService:
             return None
         return known[1]
 
-    def client(self, url: str, api_key: str | None) -> AgentServerClient:
-        """The client of one server and key, kept: building one parses the URL, on every reconcile."""
-        client = self._clients.get((url, api_key))
-        if client is None:
-            if len(self._clients) >= 256:  # keys rotate; old ones must not pile up
-                self._clients.clear()
-            gate = self._gates.get(url)
-            if gate is None:
-                gate = self._gates[url] = asyncio.Semaphore(self.settings.server_concurrency)
-            client = self._clients[url, api_key] = AgentServerClient(self.http, url, api_key, gate=gate)
-        return client
-
     # ------------------------------------------------------------ reconcile
 
     async def reconcile(self, obj: CronObject, *, attempt: int = 0, on_cron_id: CronIdCallback | None = None) -> Result:
@@ -330,23 +362,24 @@ class CronService:
         # Whatever happens below may leave other crons behind (a failed delete, a lost create
         # response): only a completed _ensure says again which cron is the only one.
         self._sole_crons.pop(obj.identity.uid, None)
+        spec: LangGraphCronSpec | None = None
         try:
             spec = parse_spec(obj.raw_spec)
-            url = self.server_url(spec.server)
-            if url is None:
-                raise InvalidSpec("spec.server.url: not set, and the operator has no default (LGCRON_SERVER_URL)")
-            self.check_server_allowed(spec.server)
-            key = await self.api_key(obj.identity.namespace, spec.server)
+            target = self.connection(spec, obj.identity.namespace)
+            url = target.url
             if spec.backend == "cronJob":
                 # Never both live: the server cron goes first, and the CronJob follows in the same pass.
-                await self._retire_server_crons(obj, spec.server, url, events)
-                cronjob, jobs = await self._ensure_cronjob(spec, obj, url, now, events)
+                await self._retire_server_crons(obj, spec, target, events)
+                cronjob, jobs = await self._ensure_cronjob(spec, obj, target, now, events)
             else:
                 await self._retire_cronjob(obj, events)
-                client = self.client(url, key)
-                if obj.status.cron_id and obj.status.server_url and obj.status.server_url != url:
-                    await self._delete_from(obj, spec.server, obj.status.server_url, events, why="the server URL changed")
-                cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id)
+                client = await self.client_for(target)
+                moved_from = obj.status.server_url if obj.status.server_url not in (None, url) else None
+                # Create on the new server first, then delete from the old: never a moment without a
+                # cron, and status keeps naming the old one until it is gone (a crash retries both).
+                cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id, moved_from=moved_from)
+                if moved_from is not None:
+                    await self._delete_from(obj, spec, moved_from, events, why=f"it moved to {url}")
                 self._remember_sole_cron(obj.identity.uid, url, cron.cron_id)
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
@@ -357,7 +390,8 @@ class CronService:
             )
         else:
             status = build_status(
-                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url
+                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url,
+                server_ref=target.via.ref if target.via else None,
             )
         previous_ready = obj.status.condition("Ready")
         if outcome.reason != "Scheduled" and (previous_ready is None or previous_ready.reason != outcome.reason):
@@ -379,35 +413,36 @@ class CronService:
         now = self.clock()
         in_sync: list[tuple[CronObject, Result]] = []
         dirty: list[CronObject] = []
-        groups: dict[tuple[str, str | None], dict[str, _Candidate]] = {}
-        keys: dict[tuple[str, str, str] | bool, str | None] = {}  # one Secret read per Secret and pass
+        groups: dict[AgentServerClient, dict[str, _Candidate]] = {}
+        clients: dict[Connection, AgentServerClient] = {}  # one Secret read per connection and pass
 
-        async def key_of(namespace: str, server: ServerRef | None) -> str | None:
-            # Cached by what the key is bound to: a Secret, or else the operator's literal key or none.
-            secret, operator_literal = self.credential_binding(server)
-            bound = (namespace, secret.name, secret.key) if secret is not None else operator_literal
-            if bound not in keys:
-                keys[bound] = await self.api_key(namespace, server)
-            return keys[bound]
+        async def client_of(connection: Connection) -> AgentServerClient:
+            if connection not in clients:
+                clients[connection] = await self.client_for(connection)
+            return clients[connection]
 
         for body in bodies:
             meta = body["metadata"]
             known = self._fingerprints.get(meta["uid"])
             if known is not None and known.resource_version == meta.get("resourceVersion") and now < known.valid_until:
                 try:
-                    key = await key_of(meta["namespace"], known.server)
-                except SecretNotFound:
+                    client = await client_of(known.connection)
+                except (SecretNotFound, InvalidSpec):
                     dirty.append(self._object(body))
                     continue
-                groups.setdefault((known.url, key), {})[meta["uid"]] = _Candidate(body, known)
+                groups.setdefault(client, {})[meta["uid"]] = _Candidate(body, known, connection=known.connection)
                 continue
             self._fingerprints.pop(meta["uid"], None)
             obj = self._object(body)
             try:
                 spec = parse_spec(obj.raw_spec)
-                self.check_server_allowed(spec.server)
-            except InvalidSpec:
-                continue  # stalled until the spec changes (or the operator's settings do: a restart)
+                connection = self.connection(spec, obj.identity.namespace)
+            except InvalidSpec as exc:
+                ready = obj.status.condition("Ready")
+                if ready is not None and ready.reason != exc.reason:
+                    dirty.append(obj)  # e.g. its server went away: say so
+                # Else stalled until the spec changes, or its server object does (which requeues it).
+                continue
             ready = obj.status.condition("Ready")
             if ready is None or ready.status != "True" or obj.status.observed_generation != obj.generation:
                 dirty.append(obj)  # failing or unfinished: the full path retries it
@@ -418,16 +453,15 @@ class CronService:
                 else:
                     in_sync.append((obj, Result(status=refreshed_cronjob_schedule(obj.status, spec, now))))
             else:
-                url = self.server_url(spec.server) or ""
                 try:
-                    key = await key_of(obj.identity.namespace, spec.server)
-                except SecretNotFound:
+                    client = await client_of(connection)
+                except (SecretNotFound, InvalidSpec):
                     dirty.append(obj)
                     continue
-                groups.setdefault((url, key), {})[obj.identity.uid] = _Candidate(body, None, obj, spec)
-        for (url, key), members in groups.items():
+                groups.setdefault(client, {})[obj.identity.uid] = _Candidate(body, None, obj, spec, connection)
+        for client, members in groups.items():
             try:
-                found = await self._crons_by_uid(self.client(url, key), members)
+                found = await self._crons_by_uid(client, members)
             except AgentServerError:
                 dirty.extend(candidate.object(self) for candidate in members.values())
                 continue
@@ -439,20 +473,22 @@ class CronService:
                 obj, spec = candidate.object(self), candidate.parsed_spec(self)
                 if spec is None:
                     continue
-                cron = self.client(url, key).parse(crons[0][2]) if len(crons) == 1 else None
+                cron = client.parse(crons[0][2]) if len(crons) == 1 else None
                 desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
                 if (
                     cron is not None
                     and cron.cron_id == obj.status.cron_id
                     and plan_update(desired, observed_cron(cron), thread_id=spec.thread_id).action == "noop"
                 ):
+                    connection = candidate.connection
                     status = build_status(
                         obj.status, outcome=Outcome.ready(spec, now), generation=obj.generation, now=now,
-                        spec=spec, cron=cron, server_url=url,
+                        spec=spec, cron=cron, server_url=connection.url,
+                        server_ref=connection.via.ref if connection.via else None,
                     )
                     in_sync.append((obj, Result(status=status)))
                     if status_patch(obj.status, status) is None:  # no write follows: this body stays current
-                        self._fingerprint(obj, spec, url, crons[0], now)
+                        self._fingerprint(obj, spec, connection, crons[0], now)
                 else:
                     dirty.append(obj)
         return in_sync, dirty
@@ -481,7 +517,7 @@ class CronService:
                 found.setdefault(uid, []).append((raw["cron_id"], digest, None if unchanged else raw))
         return found
 
-    def _fingerprint(self, obj: CronObject, spec: LangGraphCronSpec, url: str,
+    def _fingerprint(self, obj: CronObject, spec: LangGraphCronSpec, connection: Connection,
                      cron: tuple[str, str, Any], now: datetime) -> None:
         """Remember that this object and its cron were in sync, until a run time or endTime passes
         (nextRunDate, upcomingRuns and Expired move then) or an hour, whichever comes first."""
@@ -491,7 +527,7 @@ class CronService:
         if spec.end_time is not None:
             until = min(until, spec.end_time)
         self._fingerprints[obj.identity.uid] = _Fingerprint(
-            resource_version=obj.resource_version, url=url, server=spec.server,
+            resource_version=obj.resource_version, connection=connection,
             cron_id=cron[0], cron_digest=cron[1], valid_until=until)
 
     # ------------------------------------------------------------ cronJob backend
@@ -502,16 +538,14 @@ class CronService:
         return self.kube
 
     async def _ensure_cronjob(
-        self, spec: LangGraphCronSpec, obj: CronObject, url: str, now: datetime, events: list[EventRecord]
+        self, spec: LangGraphCronSpec, obj: CronObject, connection: Connection, now: datetime,
+        events: list[EventRecord],
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         kube = self._require_kube()
-        secret, operator_literal = self.credential_binding(spec.server)
-        if secret is None and operator_literal and self.settings.api_key is not None:
-            raise InvalidSpec(
-                "spec.server.apiKeySecretRef: the cronJob backend hands the API key to its Pods only from a "
-                "Secret; set apiKeySecretRef (or the operator's LGCRON_API_KEY_SECRET)"
-            )
-        target = InvokerTarget(server_url=url, api_key_secret=secret, image=self.settings.invoker_image)
+        target = InvokerTarget(
+            server_url=connection.url, api_key_secret=self._pod_secret(connection, obj.identity.namespace),
+            image=self.settings.invoker_image,
+        )
         desired = build_cronjob(spec, obj.identity, target, now)
         namespace, name = obj.identity.namespace, desired["metadata"]["name"]
         observed = await kube.get_cronjob(namespace, name)
@@ -529,6 +563,28 @@ class CronService:
         jobs = await kube.list_jobs(namespace, f"{UID_LABEL}={obj.identity.uid}")
         return observed, jobs
 
+    def _pod_secret(self, connection: Connection, namespace: str) -> SecretKeyRef | None:
+        """The Secret whose key the cronJob backend's Pods get: only one bound to the URL they call, and
+        only from their own namespace (whoever runs Pods there can read it, so it must be theirs)."""
+        if connection.secret is not None and connection.secret.namespace != namespace:
+            raise ServerNotAllowed(
+                f"spec.backend: cronJob runs each run in a Pod of namespace {namespace!r}, and the key of "
+                f"{connection.via} lives in namespace {connection.secret.namespace!r}: it is never handed to "
+                "Pods. Use backend agentServer, or a LangGraphServer (and its Secret) in this namespace"
+            )
+        if connection.ca_bundle or connection.ca_bundle_ref:
+            raise InvalidSpec(
+                f"spec.backend: cronJob Pods cannot use the caBundle of {connection.via} yet; use backend agentServer"
+            )
+        if connection.secret is None and connection.operator_key and self.settings.api_key is not None:
+            raise InvalidSpec(
+                "spec.server.apiKeySecretRef: the cronJob backend hands the API key to its Pods only from a "
+                "Secret; set apiKeySecretRef (or the operator's LGCRON_API_KEY_SECRET)"
+            )
+        if connection.secret is None:
+            return None
+        return SecretKeyRef(name=connection.secret.name, key=connection.secret.key)
+
     async def _retire_cronjob(self, obj: CronObject, events: list[EventRecord], *, orphan: bool = False) -> None:
         """Delete (or, for Orphan, release) this object's CronJob, if it ever had one."""
         if self.kube is None or not (obj.status.cron_job_name or obj.status.backend == "cronJob"):
@@ -545,25 +601,32 @@ class CronService:
             await self.kube.delete_cronjob(namespace, name)
             events.append(EventRecord("Normal", "Deleted", f"deleted CronJob {name}"))
 
-    async def _retire_server_crons(self, obj: CronObject, server: ServerRef | None, url: str,
+    async def _retire_server_crons(self, obj: CronObject, spec: LangGraphCronSpec, target: Connection,
                                    events: list[EventRecord]) -> None:
         """Delete server crons left from the agentServer backend (searched unless known to be none)."""
         if obj.status.backend == "cronJob" and not obj.status.cron_id:
             return
-        for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
-            await self._delete_from(obj, server, server_url, events, why="the backend is now cronJob")
+        if obj.status.server_url:
+            await self._delete_from(obj, spec, obj.status.server_url, events, why="the backend is now cronJob")
+        if target.url != obj.status.server_url:
+            await self._delete_with(target, obj, events, why="the backend is now cronJob")
 
-    async def _delete_from(self, obj: CronObject, server: ServerRef | None, url: str, events: list[EventRecord],
-                           *, why: str) -> None:
-        """Delete the object's crons on `url`, with the key bound to that URL (maybe none): never
-        the key of the URL the spec names now. A URL no longer allowed gets no request at all."""
-        if not self.settings.server_url_allowed(url):
+    async def _delete_from(self, obj: CronObject, spec: LangGraphCronSpec | None, url: str,
+                           events: list[EventRecord], *, why: str) -> None:
+        """Delete the object's crons on a URL it used before, with the key bound to that URL (maybe
+        none): never the key of the URL the spec names now."""
+        await self._delete_with(self.bound_connection(obj, url, spec), obj, events, why=why)
+
+    async def _delete_with(self, connection: Connection, obj: CronObject, events: list[EventRecord], *,
+                           why: str) -> None:
+        """Delete the object's crons on one connection. A URL not allowed gets no request at all."""
+        if not connections.url_may_be_called(connection, self.settings):
             events.append(EventRecord("Warning", "ServerNotAllowed",
                                       f"did not delete cron {obj.status.cron_id or '(unknown)'} ({why}): its server "
                                       "is not in LGCRON_ALLOWED_SERVER_URLS, so no request was sent there"))
             return
-        key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
-        await self._delete_all(self.client(url, key), obj, events, why=why)
+        client = await self.client_for(connection, allow_last_known=True)
+        await self._delete_all(client, obj, events, why=why)
 
     async def _ensure(
         self,
@@ -574,8 +637,13 @@ class CronService:
         events: list[EventRecord],
         url: str,
         on_cron_id: CronIdCallback | None,
+        *,
+        moved_from: str | None = None,
     ) -> Cron:
         desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
+        if moved_from is not None:
+            # No early status write while moving: status must name the old server until its cron is gone.
+            on_cron_id = None
         # Search by uid rather than trusting status.cronId: it finds a cron created just before a
         # crash (adopt, never duplicate) and any duplicates, for the same one request a GET costs.
         if obj.identity.uid in self._pristine and not obj.status.cron_id:
@@ -585,7 +653,9 @@ class CronService:
             matches = await self._owned_crons(client, obj)
         if not matches:
             cron = await self._create(client, spec, desired)
-            if obj.status.cron_id:
+            if moved_from is not None:
+                events.append(EventRecord("Normal", "Moved", f"created cron {cron.cron_id} on {url} (moving from {moved_from})"))
+            elif obj.status.cron_id:
                 events.append(EventRecord("Warning", "Recreated", f"cron {obj.status.cron_id} was missing on the server; created {cron.cron_id}"))
             else:
                 events.append(EventRecord("Normal", "Created", f"created cron {cron.cron_id}"))
@@ -680,22 +750,23 @@ class CronService:
                 return Result(status=obj.status, events=events)
             if not self._may_have_server_crons(obj):
                 return Result(status=obj.status, events=events)
-            try:
-                server = ServerRef.model_validate(raw.get("server") or {})
-            except ValueError:
-                server = None
-            url = self.server_url(server) or obj.status.server_url
+            spec, target = self._deletion_target(obj)
+            url = target.url if target else obj.status.server_url
             if url is None:
                 return Result(status=obj.status, events=events)
-            if (sole := self._known_sole_cron(obj, url)) is not None and self.settings.server_url_allowed(url):
+            where = target if target is not None and target.url == url else self.bound_connection(obj, url, spec)
+            if (sole := self._known_sole_cron(obj, url)) is not None and connections.url_may_be_called(where, self.settings):
                 # Created, adopted or checked by this process, with duplicates removed: one DELETE.
-                key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
-                await self._delete_one(self.client(url, key), sole)
+                client = await self.client_for(where, allow_last_known=True)
+                await self._delete_one(client, sole)
                 events.append(EventRecord("Normal", "Deleted", f"deleted cron {sole} (the resource was deleted)"))
                 return Result(status=obj.status, events=events)
-            for server_url in dict.fromkeys(u for u in (url, obj.status.server_url) if u):
-                await self._delete_from(obj, server, server_url, events, why="the resource was deleted")
-        except (SecretNotFound, AgentServerError, KubernetesApiError) as exc:
+            if obj.status.server_url:
+                await self._delete_from(obj, spec, obj.status.server_url, events, why="the resource was deleted")
+            if target is not None and target.url != obj.status.server_url:
+                # A cron made just before a crash, before status named it.
+                await self._delete_with(target, obj, events, why="the resource was deleted")
+        except (SecretNotFound, AgentServerError, KubernetesApiError, InvalidSpec) as exc:
             # A held deletion blocks `kubectl delete` and whole namespaces: once the server is back
             # it must finish within a minute, not after a backoff grown over a long outage.
             result = self._failure(obj, exc, attempt, now, events, doing="cannot delete the cron yet: ",
@@ -703,6 +774,18 @@ class CronService:
             result.done = False
             return result
         return Result(status=obj.status, events=events)
+
+    def _deletion_target(self, obj: CronObject) -> tuple[LangGraphCronSpec | None, Connection | None]:
+        """The spec (if valid) and where it names, for a deletion: a server object that exists and
+        allows the cron is enough, Ready or not."""
+        try:
+            spec = parse_spec(obj.raw_spec)
+        except InvalidSpec:
+            return None, None
+        try:
+            return spec, self.connection(spec, obj.identity.namespace, require_ready=False)
+        except InvalidSpec:
+            return spec, None
 
     async def _mark_released(self, obj: CronObject) -> None:
         """Tag a cron left behind on purpose, so `lgcron audit` and the GC never count it as an orphan.
@@ -713,12 +796,12 @@ class CronService:
         if url is None:
             return
         try:
-            server = ServerRef.model_validate(obj.raw_spec.get("server") or {})
-            if not self.settings.server_url_allowed(url):
+            connection = self.bound_connection(obj, url, self._deletion_target(obj)[0])
+            if not connections.url_may_be_called(connection, self.settings):
                 return
-            key = await self.api_key(obj.identity.namespace, server, url=url, allow_last_known=True)
-            await self.client(url, key).patch(obj.status.cron_id, {"metadata": {RELEASED_KEY: "true"}})
-        except (ValueError, SecretNotFound, AgentServerError) as exc:
+            client = await self.client_for(connection, allow_last_known=True)
+            await client.patch(obj.status.cron_id, {"metadata": {RELEASED_KEY: "true"}})
+        except (InvalidSpec, SecretNotFound, AgentServerError) as exc:
             logger.warning("%s/%s: could not tag cron %s as released: %s", obj.identity.namespace, obj.identity.name,
                            obj.status.cron_id, exc)
 

@@ -188,6 +188,7 @@ class FakeKube:
 
 
 def body(name, uid, namespace="team-a", **spec):
+    spec = {"schedule": "0 9 1 1 *", "assistantId": "agent", **spec}
     return {"metadata": {"namespace": namespace, "name": name, "uid": uid}, "spec": spec, "status": {}}
 
 

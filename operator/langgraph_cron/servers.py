@@ -1,0 +1,115 @@
+"""LangGraphServer and ClusterLangGraphServer objects: their checks, their status, who uses them.
+
+The decisions (which connection, which namespaces, what status) are in connections.py; this module
+does the I/O around them for the kopf handlers: it checks a server (GET /ok, GET /info, one
+authenticated count), writes its status, and finds the LangGraphCrons that refer to it, which the
+handlers then requeue or wait for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from langgraph_cron import connections
+from langgraph_cron.connections import ServerDirectory, ServerHealth, ServerKey
+from langgraph_cron.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_PLURAL, ServerObjectRef
+from langgraph_cron.reconcile import InvalidSpec, ServerNotAllowed
+from langgraph_cron.service import CronService
+
+logger = logging.getLogger(__name__)
+
+
+def _ref_key(raw: Any, namespace: str) -> ServerKey | None:
+    if not isinstance(raw, Mapping) or not raw.get("name"):
+        return None
+    try:
+        return ServerKey.of(ServerObjectRef.model_validate(dict(raw)), namespace)
+    except ValueError:
+        return None
+
+
+def referred_servers(body: Mapping[str, Any]) -> set[ServerKey]:
+    """The server objects a LangGraphCron names (spec.serverRef) or has a cron through (status.serverRef)."""
+    namespace = body["metadata"]["namespace"]
+    keys = {
+        _ref_key((body.get("spec") or {}).get("serverRef"), namespace),
+        _ref_key((body.get("status") or {}).get("serverRef"), namespace),
+    }
+    keys.discard(None)
+    return keys  # type: ignore[return-value]
+
+
+def referrers(key: ServerKey, crons: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [body for body in crons if key in referred_servers(body)]
+
+
+class ServerService:
+    def __init__(self, crons: CronService, directory: ServerDirectory, kube: Any) -> None:
+        self.crons = crons
+        self.directory = directory
+        self.kube = kube
+
+    async def check(self, body: Mapping[str, Any], now: datetime) -> ServerHealth:
+        """Measure one server object: never raises for what is wrong with it, says it instead."""
+        generation = body["metadata"].get("generation")
+        url = (body.get("spec") or {}).get("url") or ""
+        try:
+            connection = connections.server_connection(body, self.crons.settings)
+            client = await self.crons.client_for(connection)
+        except ServerNotAllowed as exc:
+            return ServerHealth(generation, url, False, "NotAllowed", str(exc), checked_at=now)
+        except InvalidSpec as exc:
+            return ServerHealth(generation, url, False, "InvalidSpec", str(exc), checked_at=now)
+        except SecretNotFound as exc:
+            return ServerHealth(generation, url, False, "SecretNotFound", str(exc), checked_at=now)
+        ready, reason, message, version, count = await connections.check_server(
+            client, cluster_id=self.crons.settings.cluster_id
+        )
+        return ServerHealth(generation, url, ready, reason, message, version, count, checked_at=now)
+
+    async def check_and_store(
+        self, body: Mapping[str, Any], crons: Iterable[Mapping[str, Any]], *, deleting: bool = False
+    ) -> tuple[ServerHealth | None, ServerHealth]:
+        """Check, remember the result, write the status. Returns (the health before, the health now)."""
+        key = ServerKey.of_body(body)
+        before = connections.current_health(body, self.directory.checks.get(key))
+        now = self.crons.clock()
+        health = await self.check(body, now)
+        self.directory.checks[key] = health
+        self.crons.invalidate_server(key)
+        in_use = len(referrers(key, crons))
+        patch = connections.server_status_patch(body, health, in_use=in_use, now=now, deleting=deleting)
+        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
+        try:
+            await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
+        except KubernetesApiError as exc:
+            logger.warning("cannot write the status of %s: %s", key, exc)
+        if before is None or (before.ready, before.url) != (health.ready, health.url):
+            level = logging.INFO if health.ready else logging.WARNING
+            logger.log(level, "%s: %s: %s", key, health.reason, health.message)
+        return before, health
+
+    async def hold_while_used(self, body: Mapping[str, Any], crons: Iterable[Mapping[str, Any]]) -> list[str]:
+        """The LangGraphCrons that still refer to a server object being deleted (ns/name), with its
+        status saying so; empty when it may go."""
+        key = ServerKey.of_body(body)
+        users = referrers(key, crons)
+        if users:
+            health = connections.current_health(body, self.directory.checks.get(key)) or ServerHealth(
+                body["metadata"].get("generation"), (body.get("spec") or {}).get("url") or "", False, "Unchecked",
+                "not checked yet",
+            )
+            patch = connections.server_status_patch(body, health, in_use=len(users), now=self.crons.clock(),
+                                                     deleting=True)
+            plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
+            try:
+                await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
+            except KubernetesApiError as exc:
+                logger.warning("cannot write the status of %s: %s", key, exc)
+        else:
+            self.directory.checks.pop(key, None)
+        return [f"{b['metadata']['namespace']}/{b['metadata']['name']}" for b in users]
