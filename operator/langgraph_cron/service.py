@@ -379,7 +379,8 @@ class CronService:
                 # cron, and status keeps naming the old one until it is gone (a crash retries both).
                 cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id, moved_from=moved_from)
                 if moved_from is not None:
-                    await self._delete_from(obj, spec, moved_from, events, why=f"it moved to {url}")
+                    # `keep`: two URLs of one server (an alias) show the same cron on both.
+                    await self._delete_from(obj, spec, moved_from, events, why=f"it moved to {url}", keep=cron.cron_id)
                 self._remember_sole_cron(obj.identity.uid, url, cron.cron_id)
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
@@ -543,7 +544,7 @@ class CronService:
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         kube = self._require_kube()
         target = InvokerTarget(
-            server_url=connection.url, api_key_secret=self._pod_secret(connection, obj.identity.namespace),
+            server_url=connection.url, api_key_secret=self.pod_secret(connection, obj.identity.namespace),
             image=self.settings.invoker_image,
         )
         desired = build_cronjob(spec, obj.identity, target, now)
@@ -563,7 +564,7 @@ class CronService:
         jobs = await kube.list_jobs(namespace, f"{UID_LABEL}={obj.identity.uid}")
         return observed, jobs
 
-    def _pod_secret(self, connection: Connection, namespace: str) -> SecretKeyRef | None:
+    def pod_secret(self, connection: Connection, namespace: str) -> SecretKeyRef | None:
         """The Secret whose key the cronJob backend's Pods get: only one bound to the URL they call, and
         only from their own namespace (whoever runs Pods there can read it, so it must be theirs)."""
         if connection.secret is not None and connection.secret.namespace != namespace:
@@ -612,13 +613,13 @@ class CronService:
             await self._delete_with(target, obj, events, why="the backend is now cronJob")
 
     async def _delete_from(self, obj: CronObject, spec: LangGraphCronSpec | None, url: str,
-                           events: list[EventRecord], *, why: str) -> None:
+                           events: list[EventRecord], *, why: str, keep: str | None = None) -> None:
         """Delete the object's crons on a URL it used before, with the key bound to that URL (maybe
         none): never the key of the URL the spec names now."""
-        await self._delete_with(self.bound_connection(obj, url, spec), obj, events, why=why)
+        await self._delete_with(self.bound_connection(obj, url, spec), obj, events, why=why, keep=keep)
 
     async def _delete_with(self, connection: Connection, obj: CronObject, events: list[EventRecord], *,
-                           why: str) -> None:
+                           why: str, keep: str | None = None) -> None:
         """Delete the object's crons on one connection. A URL not allowed gets no request at all."""
         if not connections.url_may_be_called(connection, self.settings):
             events.append(EventRecord("Warning", "ServerNotAllowed",
@@ -626,7 +627,7 @@ class CronService:
                                       "is not in LGCRON_ALLOWED_SERVER_URLS, so no request was sent there"))
             return
         client = await self.client_for(connection, allow_last_known=True)
-        await self._delete_all(client, obj, events, why=why)
+        await self._delete_all(client, obj, events, why=why, keep=keep)
 
     async def _ensure(
         self,
@@ -822,10 +823,13 @@ class CronService:
         found = await client.search_all(metadata=obj.identity.search_filter)
         return [cron for cron in found if obj.identity.owns(cron.metadata)]
 
-    async def _delete_all(self, client: AgentServerClient, obj: CronObject, events: list[EventRecord], *, why: str) -> None:
+    async def _delete_all(self, client: AgentServerClient, obj: CronObject, events: list[EventRecord], *, why: str,
+                          keep: str | None = None) -> None:
         ids = [c.cron_id for c in await self._owned_crons(client, obj)]
         if obj.status.cron_id and obj.status.cron_id not in ids:
             ids.append(obj.status.cron_id)
         for cron_id in ids:
+            if cron_id == keep:
+                continue
             await self._delete_one(client, cron_id)
             events.append(EventRecord("Normal", "Deleted", f"deleted cron {cron_id} ({why})"))

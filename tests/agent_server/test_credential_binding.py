@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.models import LangGraphCronStatus, ServerRef
+from langgraph_cron.models import LangGraphCronStatus
 from langgraph_cron.service import CronObject, CronService
-from langgraph_cron.reconcile import Identity
+from langgraph_cron.reconcile import Identity, parse_spec
 from langgraph_cron.settings import Settings
 from tests.agent_server.helpers import NEVER_SOON
 
@@ -140,10 +140,15 @@ async def test_deleting_a_cron_whose_url_is_no_longer_allowed_sends_nothing_and_
 def test_the_cronjob_backends_pods_get_only_the_secret_bound_to_their_url(make_service):
     service, tenant_url = make_service(secret_default=True)
     own = {"name": "own-key", "key": "apiKey"}
-    assert service.api_key_secret(ServerRef.model_validate({"url": tenant_url})) is None
-    assert service.api_key_secret(ServerRef.model_validate({"url": tenant_url, "apiKeySecretRef": own})).name == "own-key"
-    assert service.api_key_secret(None).name == "operator-default"
-    assert service.api_key_secret(ServerRef.model_validate({"apiKeySecretRef": own})).name == "own-key"
+
+    def pod_secret(server):
+        spec = parse_spec({"schedule": NEVER_SOON, "assistantId": "agent", **({"server": server} if server else {})})
+        return service.pod_secret(service.connection(spec, "tenant"), "tenant")
+
+    assert pod_secret({"url": tenant_url}) is None
+    assert pod_secret({"url": tenant_url, "apiKeySecretRef": own}).name == "own-key"
+    assert pod_secret(None).name == "operator-default"
+    assert pod_secret({"apiKeySecretRef": own}).name == "own-key"
 
 
 @pytest.mark.parametrize("operator_first", [True, False], ids=["operator-first", "tenant-first"])
