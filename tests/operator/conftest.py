@@ -46,7 +46,8 @@ from kube_emulator import KubeEmulator
 from langgraph_cron.agent_server import AgentServerClient, make_http_client
 from tcp_proxy import TcpProxy
 
-CRD_MANIFEST = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"
+CRD_MANIFESTS = [Path(__file__).resolve().parents[2] / "crds" / name
+                 for name in ("langgraphcron.yaml", "langgraphserver.yaml", "clusterlanggraphserver.yaml")]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,6 +85,11 @@ def kube_emulator(kmock: KubeEmulator) -> KubeEmulator:
     kmock.resources[f"{LGCRON_API_VERSION}/{LGCRON_PLURAL}"] = kmock.ResourceInfo(
         kind=LGCRON_KIND, singular="langgraphcron", shortnames={"lgcron", "lgc"}, namespaced=True,
         verbs={"create", "get", "list", "watch", "patch", "update", "delete"}, subresources={"status"})
+    for plural, kind, short, namespaced in (("langgraphservers", "LangGraphServer", "lgs", True),
+                                            ("clusterlanggraphservers", "ClusterLangGraphServer", "clgs", False)):
+        kmock.resources[f"{LGCRON_API_VERSION}/{plural}"] = kmock.ResourceInfo(
+            kind=kind, singular=kind.lower(), shortnames={short}, namespaced=namespaced,
+            verbs={"create", "get", "list", "watch", "patch", "update", "delete"}, subresources={"status"})
     return kmock
 
 
@@ -105,7 +111,8 @@ def real_cluster_kubeconfig() -> Iterator[Path]:
 def _apply_crds(path: Path) -> None:
     api = KubeTestApi(path, namespace="default")
     try:
-        ensure_crds(api, CRD_MANIFEST)
+        for manifest in CRD_MANIFESTS:
+            ensure_crds(api, manifest)
     finally:
         api.close()
 
