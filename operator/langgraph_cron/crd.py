@@ -61,6 +61,11 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "const":
             result["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020-12 gives the bound itself; Kubernetes' OpenAPI v3 wants the bound in
+            # minimum/maximum and a boolean here.
+            result["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            result[key] = True
         elif key == "properties":
             result[key] = {name: _structural(sub) for name, sub in value.items()}
         elif key == "items":

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from langgraph_cron import crd as crd_module
-from langgraph_cron.crd import render_helm_crd_template
+from langgraph_cron.crd import all_crds, render_helm_crd_template
 
 from tests.packaging import gotemplate
 
@@ -93,8 +93,9 @@ def test_chart_metadata():
 def test_expected_files_exist():
     for name in ("values.yaml", "values.schema.json", ".helmignore", "templates/NOTES.txt", "templates/_helpers.tpl"):
         assert (CHART / name).is_file(), name
-    for name in ("deployment.yaml", "serviceaccount.yaml", "rbac.yaml", "peering.yaml", "crds/langgraphcron.yaml"):
+    for name in ("deployment.yaml", "serviceaccount.yaml", "rbac.yaml", "peering.yaml", "defaultserver.yaml"):
         assert (CHART / "templates" / name).is_file(), name
+    assert sorted(p.name for p in (CHART / "templates" / "crds").iterdir()) == sorted(all_crds())
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(CHART)))
@@ -143,7 +144,16 @@ def test_every_values_reference_exists_in_values_yaml():
 
 def test_values_yaml_is_documented():
     text = (CHART / "values.yaml").read_text()
-    for key in ("replicaCount", "watchNamespaces", "resyncInterval", "logLevel", "logFormat", "invokerImage", "server"):
+    for key in (
+        "replicaCount",
+        "watchNamespaces",
+        "resyncInterval",
+        "logLevel",
+        "logFormat",
+        "invokerImage",
+        "server",
+        "defaultServer",
+    ):
         assert re.search(rf"#.*\n(?:#.*\n)*{key}:", text), f"{key} has no comment above it"
 
 
@@ -166,6 +176,32 @@ def test_values_have_the_documented_defaults():
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
     }
+    assert values["defaultServer"] == {
+        "create": False,
+        "name": "default",
+        "url": "",
+        "apiKeySecretRef": {"name": "", "key": "apiKey", "namespace": ""},
+        "conditions": [{"namespaceRegexes": [".*"]}],
+    }
+
+
+def test_default_server_conditions_schema_follows_the_crd():
+    """values.schema.json's condition entry has exactly the fields (and operators) of ClusterLangGraphServer's."""
+    crd_spec = all_crds()["clusterlanggraphserver.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    crd_condition = crd_spec["properties"]["spec"]["properties"]["conditions"]["items"]
+    schema = _schema()
+    condition = schema["definitions"]["namespaceCondition"]
+    assert set(condition["properties"]) == set(crd_condition["properties"])
+    crd_selector = crd_condition["properties"]["namespaceSelector"]["properties"]
+    selector = condition["properties"]["namespaceSelector"]["properties"]
+    assert set(selector) == set(crd_selector)
+    crd_expression = crd_selector["matchExpressions"]["items"]
+    expression = selector["matchExpressions"]["items"]
+    assert set(expression["properties"]) == set(crd_expression["properties"])
+    assert expression["properties"]["operator"]["enum"] == crd_expression["properties"]["operator"]["enum"]
+    assert expression["required"] == crd_expression["required"]
+    secret_ref = crd_spec["properties"]["spec"]["properties"]["apiKeySecretRef"]["properties"]
+    assert set(schema["properties"]["defaultServer"]["properties"]["apiKeySecretRef"]["properties"]) == set(secret_ref)
 
 
 @pytest.mark.parametrize(
@@ -181,6 +217,21 @@ def test_values_have_the_documented_defaults():
         {"server": {"url": "ftp://example.com"}},
         {"metrics": {"enabled": True, "port": 8080}},
         {"typoedKey": True},
+        {"defaultServer": {"create": "yes", "name": "default"}},
+        {"defaultServer": {"create": True, "name": "Not_A_Name"}},
+        {"defaultServer": {"create": True, "name": "default", "url": "ftp://agents.example.com"}},
+        {"defaultServer": {"create": True, "name": "default", "apiKeySecretRef": {"name": "k", "key": ""}}},
+        {"defaultServer": {"create": True, "name": "default", "apiKeySecretRef": {"name": "k", "key": "a", "namespace": "A"}}},
+        {"defaultServer": {"create": True, "name": "default", "conditions": [{}]}},
+        {"defaultServer": {"create": True, "name": "default", "conditions": [{"namespaceRegex": [".*"]}]}},
+        {"defaultServer": {"create": True, "name": "default", "conditions": [{"namespaces": "team-a"}]}},
+        {
+            "defaultServer": {
+                "create": True,
+                "name": "default",
+                "conditions": [{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Like"}]}}],
+            }
+        },
     ],
 )
 def test_schema_rejects_bad_values(override):
@@ -208,23 +259,25 @@ def test_schema_accepts_replica_count_and_the_old_replicas(override):
 # ---------------------------------------------------------------- CRDs
 
 
-CHART_CRD = CHART / "templates" / "crds" / "langgraphcron.yaml"
+CRD_FILES = sorted(all_crds())  # langgraphcron.yaml, langgraphserver.yaml, clusterlanggraphserver.yaml
 
 
-def test_chart_crd_template_is_generated_from_the_models():
-    assert CHART_CRD.read_text() == render_helm_crd_template(), (
-        "the chart's CRD template is stale: run `python -m langgraph_cron.crd --write`"
+@pytest.mark.parametrize("name", CRD_FILES)
+def test_chart_crd_template_is_generated_from_the_models(name):
+    assert (CHART / "templates" / "crds" / name).read_text() == render_helm_crd_template(all_crds()[name]), (
+        f"the chart's CRD template {name} is stale: run `python -m langgraph_cron.crd --write`"
     )
 
 
-def test_chart_crd_equals_the_committed_crd():
-    source = CHART_CRD.read_text()
+@pytest.mark.parametrize("name", CRD_FILES)
+def test_chart_crd_equals_the_committed_crd(name):
+    source = (CHART / "templates" / "crds" / name).read_text()
     actions = gotemplate.check(source)
     assert actions[1].body == "if .Values.crds.install" and actions[-1].keyword == "end", "gated by crds.install"
     [crd] = [doc for doc in yaml.safe_load_all(gotemplate.strip(source)) if doc]
     assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
     assert crd["metadata"].pop("labels") is None  # the stripped `include "...labels"` line
-    assert crd == yaml.safe_load((ROOT / "crds" / "langgraphcron.yaml").read_text())
+    assert crd == yaml.safe_load((ROOT / "crds" / name).read_text())
 
 
 def crd_template_with_description(monkeypatch, description: str) -> str:

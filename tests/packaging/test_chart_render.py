@@ -65,6 +65,18 @@ def _manifest_grants() -> dict[tuple[str, str], set[str]]:
 
 
 PEERING = {("kopf.dev", "clusterkopfpeerings"), ("kopf.dev", "kopfpeerings")}
+CRD_FILES = ("langgraphcron.yaml", "langgraphserver.yaml", "clusterlanggraphserver.yaml")
+CRD_NAMES = ["clusterlanggraphservers.lgcron.io", "langgraphcrons.lgcron.io", "langgraphservers.lgcron.io"]
+# The cluster-scoped server object: only a ClusterRole can grant it, so it is there in every mode.
+CLUSTER_SERVER_GRANTS = {
+    ("lgcron.io", "clusterlanggraphservers"): {"get", "list", "watch", "patch"},
+    ("lgcron.io", "clusterlanggraphservers/status"): {"get", "patch", "update"},
+    ("lgcron.io", "clusterlanggraphservers/finalizers"): {"update"},
+}
+
+
+def _crds(docs) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
 
 
 def test_lint_is_clean():
@@ -83,7 +95,7 @@ def test_default_install_watches_all_namespaces_standalone():
     assert _kinds(docs) == [
         ("ClusterRole", None, "lgc-langgraph-cron-operator"),
         ("ClusterRoleBinding", None, "lgc-langgraph-cron-operator"),
-        ("CustomResourceDefinition", None, "langgraphcrons.lgcron.io"),
+        *[("CustomResourceDefinition", None, name) for name in CRD_NAMES],
         ("Deployment", "lgcron-system", "lgc-langgraph-cron-operator"),
         ("ServiceAccount", "lgcron-system", "lgc-langgraph-cron-operator"),
     ]
@@ -124,15 +136,19 @@ def test_pod_is_hardened_like_the_manifests():
     assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
-def test_crd_is_kept_labelled_and_equal_to_the_committed_one():
+def test_crds_are_kept_labelled_and_equal_to_the_committed_ones():
     docs, _ = render()
-    crd = _one(docs, "CustomResourceDefinition")
-    assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
-    assert crd["metadata"].pop("labels")["app.kubernetes.io/instance"] == "lgc"
-    assert crd == yaml.safe_load((ROOT / "crds" / "langgraphcron.yaml").read_text())
+    crds = _crds(docs)
+    assert sorted(crds) == CRD_NAMES
+    for name in CRD_FILES:
+        committed = yaml.safe_load((ROOT / "crds" / name).read_text())
+        crd = crds[committed["metadata"]["name"]]
+        assert crd["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}, name
+        assert crd["metadata"].pop("labels")["app.kubernetes.io/instance"] == "lgc", name
+        assert crd == committed, name
     docs, notes = render({"crds": {"install": False}})
-    assert not [d for d in docs if d["kind"] == "CustomResourceDefinition"]
-    assert "install the LangGraphCron CRD yourself" in notes
+    assert not _crds(docs)
+    assert "install the LangGraphCron, LangGraphServer and ClusterLangGraphServer CRDs yourself" in notes
 
 
 @pytest.mark.parametrize("values", [{"replicaCount": 2}, {"replicas": 2}], ids=["replicaCount", "old-replicas"])
@@ -204,11 +220,17 @@ def test_watch_namespaces_use_roles_and_a_read_only_cluster_role():
         ("", "namespaces"): {"list", "watch"},
         ("", "namespaces[kube-system]"): {"get"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+        **CLUSTER_SERVER_GRANTS,
     }
     expected = {
-        k: v for k, v in _manifest_grants().items() if not k[1].startswith(("namespaces", "customresourcedefinitions"))
+        k: v
+        for k, v in _manifest_grants().items()
+        if not k[1].startswith(("namespaces", "customresourcedefinitions", "clusterlanggraphservers"))
     }
     expected.pop(("kopf.dev", "clusterkopfpeerings"))
+    # The namespaced server objects and the ConfigMaps of their caBundleRef, in each watched namespace.
+    assert expected[("lgcron.io", "langgraphservers")] == {"get", "list", "watch", "patch"}
+    assert expected[("", "configmaps")] == {"get"}
     for namespace in ("team-a", "team-b"):
         [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == namespace]
         assert _grants(role["rules"]) == expected
@@ -277,8 +299,14 @@ def test_settings_values_become_env_args_and_ports():
 
 @pytest.mark.parametrize(
     "values",
-    [{}, {"replicaCount": 3}, {"watchNamespaces": ["a"], "replicaCount": 2}],
-    ids=["default", "ha", "namespaced"],
+    [
+        {},
+        {"replicaCount": 3},
+        {"watchNamespaces": ["a"], "replicaCount": 2},
+        {"watchNamespaces": ["a"], "defaultServer": {"create": True, "url": "https://a.example.com"}}
+        | {"server": {"apiKeySecret": {"name": "key", "key": "apiKey"}}},
+    ],
+    ids=["default", "ha", "namespaced", "namespaced-default-server"],
 )
 def test_rbac_has_no_wildcards_and_secrets_are_only_read(values):
     docs, _ = render(values)
@@ -287,7 +315,7 @@ def test_rbac_has_no_wildcards_and_secrets_are_only_read(values):
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), rule
     for (_, resource), verbs in _grants(rules).items():
-        if resource.startswith("secrets"):
+        if resource.startswith(("secrets", "configmaps")):
             assert verbs == {"get"}
     for doc in docs:
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
@@ -302,6 +330,219 @@ def test_template_braces_in_crd_descriptions_render_verbatim(monkeypatch, tmp_pa
         crd_template_with_description(monkeypatch, description)
     )
     docs, _ = render(chart_dir=chart)
-    assert _one(docs, "CustomResourceDefinition")["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
+    assert _crds(docs)["langgraphcrons.lgcron.io"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
         "description"
     ] == (description)
+
+
+# ---------------------------------------------------------------- defaultServer: the default as a ClusterLangGraphServer
+
+# The CRDs come with the release by default, and Helm maps every object of an install before creating any:
+# the ClusterLangGraphServer is rendered only once the cluster serves its API, or when the CRDs are not the
+# release's (crds.install false). Offline rendering knows no cluster API, so these tests use crds.install false.
+EXTERNAL_CRDS = {"crds": {"install": False}}
+SERVER_URL = "https://agents.example.com"
+
+
+def _servers(docs) -> list[dict]:
+    return [d for d in docs if d["kind"] == "ClusterLangGraphServer"]
+
+
+def _default_server(values: dict) -> tuple[dict, str]:
+    docs, notes = render({**EXTERNAL_CRDS, **values})
+    [server] = _servers(docs)
+    return server, notes
+
+
+def test_no_default_server_unless_asked():
+    for values in ({}, EXTERNAL_CRDS, {"server": {"url": SERVER_URL}}):
+        docs, notes = render(values)
+        assert not _servers(docs) and "serverRef: {kind: ClusterLangGraphServer" not in notes
+        assert "default Agent Server is the" not in notes and "not created yet" not in notes
+
+
+def test_default_server_from_its_own_values():
+    server, notes = _default_server(
+        {
+            "defaultServer": {
+                "create": True,
+                "name": "default",
+                "url": SERVER_URL,
+                "apiKeySecretRef": {"name": "agent-key", "key": "token", "namespace": "admin"},
+                "conditions": [{"namespaceRegexes": [".*"]}],
+            }
+        }
+    )
+    assert server["apiVersion"] == "lgcron.io/v1alpha1"
+    assert server["metadata"]["name"] == "default" and "namespace" not in server["metadata"]  # cluster-scoped
+    assert server["metadata"]["labels"]["app.kubernetes.io/instance"] == "lgc"
+    assert server["spec"] == {
+        "url": SERVER_URL,
+        "apiKeySecretRef": {"name": "agent-key", "key": "token", "namespace": "admin"},
+        "conditions": [{"namespaceRegexes": [".*"]}],
+    }
+    assert "serverRef: {kind: ClusterLangGraphServer, name: default}" in notes
+
+
+def test_default_server_defaults_allow_every_namespace_with_the_release_namespaces_secret():
+    server, _ = _default_server(
+        {"defaultServer": {"create": True, "url": SERVER_URL, "apiKeySecretRef": {"name": "agent-key"}}}
+    )
+    assert server["metadata"]["name"] == "default"
+    assert server["spec"]["apiKeySecretRef"] == {"name": "agent-key", "key": "apiKey", "namespace": "lgcron-system"}
+    assert server["spec"]["conditions"] == [{"namespaceRegexes": [".*"]}]
+
+
+def test_default_server_falls_back_to_the_operator_wide_default():
+    """create alone turns server.url + server.apiKeySecret (LGCRON_SERVER_URL + key) into the server object."""
+    values = {"server": {"url": SERVER_URL, "apiKeySecret": {"name": "langgraph-api-key", "key": "apiKey"}}}
+    server, _ = _default_server({**values, "defaultServer": {"create": True}})
+    assert server["spec"]["url"] == SERVER_URL
+    assert server["spec"]["apiKeySecretRef"] == {
+        "name": "langgraph-api-key",
+        "key": "apiKey",
+        "namespace": "lgcron-system",
+    }
+    docs, _ = render({**EXTERNAL_CRDS, **values, "defaultServer": {"create": True}})
+    env = _env(docs)  # the operator-wide default stays as it was, for crons without serverRef
+    assert env["LGCRON_SERVER_URL"]["value"] == SERVER_URL
+    assert env["LGCRON_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "langgraph-api-key", "key": "apiKey"}
+    # Its own values win over the fallback.
+    server, _ = _default_server(
+        {**values, "defaultServer": {"create": True, "url": "https://other.example.com", "apiKeySecretRef": {"name": "other"}}}
+    )
+    assert server["spec"]["url"] == "https://other.example.com"
+    assert server["spec"]["apiKeySecretRef"] == {"name": "other", "key": "apiKey", "namespace": "lgcron-system"}
+
+
+def test_default_server_without_any_key_has_no_secret_ref():
+    server, _ = _default_server({"defaultServer": {"create": True, "url": SERVER_URL}})
+    assert server["spec"] == {"url": SERVER_URL, "conditions": [{"namespaceRegexes": [".*"]}]}
+
+
+def test_default_server_name_and_conditions_are_passed_through():
+    conditions = [
+        {"namespaces": ["team-a", "team-b"]},
+        {"namespaceSelector": {"matchLabels": {"lgcron.io/tenant": "true"}}},
+        {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["x", "y"]}]}},
+        {"namespaceRegexes": ["^ml-.*$"]},
+    ]
+    server, notes = _default_server(
+        {"defaultServer": {"create": True, "name": "shared-agents", "url": SERVER_URL, "conditions": conditions}}
+    )
+    assert server["metadata"]["name"] == "shared-agents" and server["spec"]["conditions"] == conditions
+    assert "name: shared-agents}" in notes
+    server, _ = _default_server({"defaultServer": {"create": True, "url": SERVER_URL, "conditions": []}})
+    assert server["spec"]["conditions"] == []  # no namespace may use it
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"defaultServer": {"create": True, "url": SERVER_URL}},
+        {"defaultServer": {"create": True, "url": SERVER_URL, "apiKeySecretRef": {"name": "k", "namespace": "ops"}}},
+        {
+            "defaultServer": {
+                "create": True,
+                "url": SERVER_URL,
+                "conditions": [{"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]}}],
+            }
+        },
+    ],
+    ids=["plain", "secret", "selector"],
+)
+def test_default_server_spec_is_valid_for_the_operator(values):
+    """The rendered spec parses as the operator parses a ClusterLangGraphServer (unknown fields rejected)."""
+    from langgraph_cron.models import ClusterLangGraphServerSpec
+
+    server, _ = _default_server(values)
+    ClusterLangGraphServerSpec.model_validate(server["spec"])
+
+
+def test_default_server_needs_a_url():
+    for values in ({"defaultServer": {"create": True}}, {**EXTERNAL_CRDS, "defaultServer": {"create": True}}):
+        with pytest.raises(helm.HelmRenderError, match=r"defaultServer.create needs defaultServer.url \(or server.url\)"):
+            render(values)
+
+
+def test_default_server_waits_for_its_crd_when_the_release_installs_it():
+    docs, notes = render({"defaultServer": {"create": True, "url": SERVER_URL}})  # crds.install: true
+    assert not _servers(docs)
+    assert "CustomResourceDefinition" in {d["kind"] for d in docs}
+    assert 'the ClusterLangGraphServer "default" was not created yet' in notes
+    assert "helm upgrade lgc <chart> -n lgcron-system --reuse-values" in notes
+
+
+def test_default_server_renders_once_the_cluster_serves_its_api(tmp_path):
+    """The second `helm upgrade`: .Capabilities lists the API (emulated: offline rendering has no cluster)."""
+    chart = shutil.copytree(CHART, tmp_path / CHART.name)
+    helpers = chart / "templates" / "_helpers.tpl"
+    gate = '(.Capabilities.APIVersions.Has "lgcron.io/v1alpha1/ClusterLangGraphServer")'
+    assert helpers.read_text().count(gate) == 1
+    helpers.write_text(helpers.read_text().replace(gate, "true"))
+    docs, notes = render({"defaultServer": {"create": True, "url": SERVER_URL}}, chart_dir=chart)
+    [server] = _servers(docs)
+    assert server["spec"]["url"] == SERVER_URL and "not created yet" not in notes
+
+
+def test_default_server_lints_clean():
+    for values in (
+        {**EXTERNAL_CRDS, "defaultServer": {"create": True, "url": SERVER_URL}},
+        {"defaultServer": {"create": True, "url": SERVER_URL, "apiKeySecretRef": {"name": "k"}}},
+    ):
+        report = helm.lint(str(CHART), values, strict=True)
+        problems = [m for m in report["messages"] if m["severity"] >= 2]
+        assert not problems and not report["errors"], report
+
+
+def _default_server_roles(docs) -> list[dict]:
+    return [d for d in docs if d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"].endswith("-default-server")]
+
+
+def test_watched_namespaces_get_a_role_reading_only_the_default_servers_secret():
+    """With watchNamespaces the Roles cover only those namespaces: the key's namespace gets one Secret, by name."""
+    values = {"watchNamespaces": ["team-a"], "defaultServer": {"create": True, "url": SERVER_URL}}
+    values["defaultServer"]["apiKeySecretRef"] = {"name": "agent-key", "key": "apiKey"}
+    docs, _ = render(values)
+    role, binding = sorted(_default_server_roles(docs), key=lambda d: d["kind"])
+    assert role["kind"] == "Role" and role["metadata"]["namespace"] == "lgcron-system"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["agent-key"], "verbs": ["get"]}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"] and binding["metadata"]["namespace"] == "lgcron-system"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "lgc-langgraph-cron-operator", "namespace": "lgcron-system"}
+    ]
+    # Not needed: all namespaces (the ClusterRole reads Secrets), a watched namespace, or no key at all.
+    for other in (
+        {"defaultServer": values["defaultServer"]},
+        {**values, "watchNamespaces": ["team-a", "lgcron-system"]},
+        {"watchNamespaces": ["team-a"], "defaultServer": {"create": True, "url": SERVER_URL}},
+        {"watchNamespaces": ["team-a"]},
+    ):
+        assert not _default_server_roles(render(other)[0]), other
+
+
+def test_cluster_role_grants_cluster_servers_in_every_mode():
+    for values in ({}, {"watchNamespaces": ["a"]}, {"replicaCount": 2}):
+        grants = _grants(_one(render(values)[0], "ClusterRole")["rules"])
+        assert {k: grants.get(k) for k in CLUSTER_SERVER_GRANTS} == CLUSTER_SERVER_GRANTS, values
+
+
+def test_default_server_is_accepted_by_the_apiserver(crds_installed):
+    """With an apiserver (tests/packaging/conftest.py): the rendered object passes the real CRD's validation."""
+    docs, _ = render(
+        {
+            **EXTERNAL_CRDS,
+            "server": {"url": SERVER_URL, "apiKeySecret": {"name": "langgraph-api-key", "key": "apiKey"}},
+            "defaultServer": {
+                "create": True,
+                "conditions": [
+                    {"namespaceRegexes": [".*"]},
+                    {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]}},
+                ],
+            },
+        }
+    )
+    [server] = _servers(docs)
+    result = crds_installed.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clusterlanggraphserver.lgcron.io/default created (server dry run)" in result.stdout

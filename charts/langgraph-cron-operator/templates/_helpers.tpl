@@ -107,15 +107,30 @@ RBAC rules the operator needs in every namespace it serves (ClusterRole when it 
 - apiGroups: [lgcron.io]
   resources: [langgraphcrons/finalizers]
   verbs: [update]
+# Server objects (spec.serverRef): watched, kept with the operator's finalizer, their status written.
+- apiGroups: [lgcron.io]
+  resources: [langgraphservers]
+  verbs: [get, list, watch, patch]
+- apiGroups: [lgcron.io]
+  resources: [langgraphservers/status]
+  verbs: [get, patch, update]
+- apiGroups: [lgcron.io]
+  resources: [langgraphservers/finalizers]
+  verbs: [update]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
-# API keys, read by name from apiKeySecretRef: never listed or watched.
+# API keys, read by name from apiKeySecretRef (and CA bundles from a server's caBundleRef): never
+# listed or watched.
 - apiGroups: [""]
   resources: [secrets]
+  verbs: [get]
+# CA bundles, read by name from a server object's caBundleRef of kind ConfigMap.
+- apiGroups: [""]
+  resources: [configmaps]
   verbs: [get]
 # The cronJob backend.
 - apiGroups: [batch]
@@ -131,6 +146,8 @@ Cluster-scoped reads needed in every mode. kopf observes namespaces (to resolve 
 (to notice the CRD being installed or changed); without them it serves what it saw at start-up and warns.
 */}}
 {{- define "langgraph-cron-operator.kopfClusterRules" -}}
+# A ClusterLangGraphServer's namespaceSelector conditions read namespace labels from this same watch:
+# no extra verb.
 - apiGroups: [""]
   resources: [namespaces]
   verbs: [list, watch]
@@ -142,4 +159,58 @@ Cluster-scoped reads needed in every mode. kopf observes namespaces (to resolve 
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- end }}
+
+{{/*
+ClusterLangGraphServer is cluster-scoped: kopf serves it cluster-wide even with --namespace, and only a
+ClusterRole can grant it, so these rules are in the ClusterRole in every mode.
+*/}}
+{{- define "langgraph-cron-operator.clusterServerRules" -}}
+- apiGroups: [lgcron.io]
+  resources: [clusterlanggraphservers]
+  verbs: [get, list, watch, patch]
+- apiGroups: [lgcron.io]
+  resources: [clusterlanggraphservers/status]
+  verbs: [get, patch, update]
+- apiGroups: [lgcron.io]
+  resources: [clusterlanggraphservers/finalizers]
+  verbs: [update]
+{{- end }}
+
+
+{{/*
+The default ClusterLangGraphServer (defaultServer): its URL, and its key Secret's name and key; each
+falls back to the operator-wide default (server.url, server.apiKeySecret).
+*/}}
+{{- define "langgraph-cron-operator.defaultServerUrl" -}}
+{{- .Values.defaultServer.url | default .Values.server.url }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.defaultServerSecretName" -}}
+{{- .Values.defaultServer.apiKeySecretRef.name | default .Values.server.apiKeySecret.name }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.defaultServerSecretNamespace" -}}
+{{- if .Values.defaultServer.apiKeySecretRef.name }}
+{{- .Values.defaultServer.apiKeySecretRef.namespace | default .Release.Namespace }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.defaultServerSecretKey" -}}
+{{- if .Values.defaultServer.apiKeySecretRef.name }}
+{{- .Values.defaultServer.apiKeySecretRef.key }}
+{{- else }}
+{{- .Values.server.apiKeySecret.key }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether to render the default ClusterLangGraphServer now: asked for, and its API is served (or the CRDs
+are not this release's, so they are there already). Helm maps every object of an install before creating
+any, so a custom resource next to its own CRD in templates/ fails ("ensure CRDs are installed first").
+*/}}
+{{- define "langgraph-cron-operator.defaultServerRendered" -}}
+{{- if and .Values.defaultServer.create (or (not .Values.crds.install) (.Capabilities.APIVersions.Has "lgcron.io/v1alpha1/ClusterLangGraphServer")) }}true{{ end }}
 {{- end }}
