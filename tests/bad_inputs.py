@@ -234,6 +234,19 @@ CASES: list[Case] = [
     _c("server-url-without-host", {"server": {"url": "http://"}}, "spec.server.url"),
     _c("server-url-with-credentials", {"server": {"url": "https://ops:pw@my-deployment.example.com"}},
        "spec.server.url"),
+    # ---------------------------------------------------------------- serverRef
+    _c("server-ref-and-inline-server",
+       {"serverRef": {"name": "shared"}, "server": {"url": "https://my-deployment.example.com"}},
+       "spec.serverRef and spec.server", covers="serverRef"),
+    _c("server-ref-unknown-kind", {"serverRef": {"kind": "SecretStore", "name": "shared"}}, "spec.serverRef.kind",
+       schema_rejects=True),
+    _c("server-ref-without-name", {"serverRef": {"kind": "LangGraphServer"}}, "spec.serverRef.name",
+       schema_rejects=True),
+    _c("server-ref-name-not-dns", {"serverRef": {"name": "Shared_Server"}}, "spec.serverRef.name",
+       schema_rejects=True),
+    # Valid, but names nothing: its own reason, and no server call (it heals when the server appears).
+    _c("server-ref-missing-server", {"serverRef": {"name": "no-such-server"}}, "spec.serverRef",
+       reason="ServerNotFound"),
     # ---------------------------------------------------------------- found by the catalogue, fixed since
     _c("thread-urn-uuid", {"threadId": f"urn:uuid:{THREAD}"}, "spec.threadId", schema_rejects=True),
     _c("end-time-numeric-string", {"endTime": "1700000000"}, "spec.endTime", schema_rejects=True),
@@ -380,3 +393,56 @@ def spec_fields(schema: dict[str, Any] | None = None) -> list[str]:
 
     walk(schema["properties"]["spec"], "")
     return fields
+
+
+# ---------------------------------------------------------------- server objects
+# Bad LangGraphServer / ClusterLangGraphServer specs: refused by the CRD schema at apply time, or
+# caught by the operator (Ready=False, reason InvalidSpec, a message naming the field, no request).
+
+SERVER_CRD_FILES = {
+    "LangGraphServer": CRD_FILE.with_name("langgraphserver.yaml"),
+    "ClusterLangGraphServer": CRD_FILE.with_name("clusterlanggraphserver.yaml"),
+}
+
+
+@dataclass(frozen=True)
+class ServerCase:
+    name: str
+    kind: str
+    spec: dict[str, Any]
+    field: str
+    schema_rejects: bool = False
+
+
+SERVER_CASES: list[ServerCase] = [
+    ServerCase("url-missing", "LangGraphServer", {}, "spec.url", schema_rejects=True),
+    ServerCase("url-no-scheme", "LangGraphServer", {"url": "agents.example.com"}, "spec.url", schema_rejects=True),
+    ServerCase("url-with-credentials", "LangGraphServer", {"url": "https://u:p@agents.example.com"}, "spec.url"),
+    ServerCase("url-bad-port", "ClusterLangGraphServer", {"url": "https://agents.example.com:99999"}, "spec.url"),
+    ServerCase("secret-ref-without-key", "LangGraphServer",
+               {"url": "https://a.example.com", "apiKeySecretRef": {"name": "k"}}, "spec.apiKeySecretRef.key",
+               schema_rejects=True),
+    ServerCase("cluster-secret-ref-without-namespace", "ClusterLangGraphServer",
+               {"url": "https://a.example.com", "apiKeySecretRef": {"name": "k", "key": "apiKey"}},
+               "spec.apiKeySecretRef.namespace", schema_rejects=True),
+    ServerCase("ca-bundle-ref-bad-kind", "LangGraphServer",
+               {"url": "https://a.example.com", "caBundleRef": {"kind": "Pod", "name": "ca", "key": "ca.crt"}},
+               "spec.caBundleRef.kind", schema_rejects=True),
+    ServerCase("timeout-zero", "LangGraphServer", {"url": "https://a.example.com", "requestTimeoutSeconds": 0},
+               "spec.requestTimeoutSeconds", schema_rejects=True),
+    ServerCase("timeout-too-long", "ClusterLangGraphServer",
+               {"url": "https://a.example.com", "requestTimeoutSeconds": 3600}, "spec.requestTimeoutSeconds",
+               schema_rejects=True),
+    ServerCase("concurrency-zero", "LangGraphServer", {"url": "https://a.example.com", "maxConcurrentRequests": 0},
+               "spec.maxConcurrentRequests", schema_rejects=True),
+    ServerCase("conditions-bad-regex", "ClusterLangGraphServer",
+               {"url": "https://a.example.com", "conditions": [{"namespaceRegexes": ["team-("]}]},
+               "spec.conditions[0].namespaceRegexes"),
+    ServerCase("conditions-bad-selector-operator", "ClusterLangGraphServer",
+               {"url": "https://a.example.com",
+                "conditions": [{"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}]},
+               "spec.conditions[0].namespaceSelector.matchExpressions[0].operator", schema_rejects=True),
+    ServerCase("conditions-not-a-list", "ClusterLangGraphServer",
+               {"url": "https://a.example.com", "conditions": {"namespaces": ["a"]}}, "spec.conditions",
+               schema_rejects=True),
+]

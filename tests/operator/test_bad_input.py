@@ -127,7 +127,8 @@ class Expected:
 
     @property
     def stalled(self) -> bool:
-        return self.outcome == "condition" and self.reason == "InvalidSpec"
+        # A missing server object is not retried either: its appearance requeues the cron.
+        return self.outcome == "condition" and self.reason in ("InvalidSpec", "ServerNotFound")
 
 
 def expected(case: Case) -> Expected:
@@ -204,7 +205,7 @@ async def _wait_gone(kube, names: set[str], timeout: float) -> set[str]:
 
 def _body(case: Case, proxy: TcpProxy | None) -> dict[str, Any]:
     spec = case.full_spec()
-    if proxy is not None:
+    if proxy is not None and "serverRef" not in spec:  # a serverRef names the server itself
         server = spec.get("server")
         if server is None:
             spec["server"] = {"url": proxy.url}

@@ -15,7 +15,11 @@ import pytest
 from langgraph_cron.models import MAX_NESTING, MAX_SPEC_BYTES
 from langgraph_cron.reconcile import InvalidSpec, parse_spec
 
+from langgraph_cron.connections import parse_server_spec
+
 from tests.bad_inputs import (
+    SERVER_CASES,
+    SERVER_CRD_FILES,
     CASES,
     CASES_BY_NAME,
     THREAD,
@@ -136,3 +140,28 @@ def test_not_a_spec_error_parses(case):
     spec = parse_spec(case.full_spec())
     if case.reason == "Expired":
         assert spec.is_expired(datetime.now(UTC))
+
+
+# ---------------------------------------------------------------- server objects
+
+
+@pytest.mark.parametrize("case", SERVER_CASES, ids=[c.name for c in SERVER_CASES])
+def test_a_bad_server_object_is_caught_naming_the_field(case):
+    """Refused at apply time where the CRD schema can say so; the operator catches the rest (and
+    anything a cluster without schema validation lets through) with InvalidSpec naming the field."""
+    verdict = crd_schema_verdict(case.spec, crd_openapi_schema(SERVER_CRD_FILES[case.kind]))
+    assert verdict.rejects == case.schema_rejects, verdict.errors
+    if case.schema_rejects:
+        assert any(error.startswith(case.field.removeprefix("spec.").join(["spec.", ""])) or
+                   case.field.removeprefix("spec.") in error for error in verdict.errors), verdict.errors
+    with pytest.raises(InvalidSpec) as raised:
+        parse_server_spec({"kind": case.kind, "metadata": {"name": "s"}, "spec": case.spec})
+    assert case.field in str(raised.value), str(raised.value)
+
+
+def test_the_server_catalogue_covers_every_server_spec_field():
+    covered = {re.sub(r"\[\d+\]", "", c.field.removeprefix("spec.")) for c in SERVER_CASES}
+    for kind, path in SERVER_CRD_FILES.items():
+        top = [f for f in spec_fields(crd_openapi_schema(path)) if "." not in f and f != "caBundle"]
+        missing = [f for f in top if not any(c == f or c.startswith(f + ".") for c in covered)]
+        assert not missing, f"{kind} fields without a bad-input case: {missing}"
