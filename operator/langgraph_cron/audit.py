@@ -153,7 +153,46 @@ def list_live_uids(api_client: Any, namespaces: Collection[str] | None) -> set[s
     return uids
 
 
-def command(*, server: str | None, cluster: str | None, namespaces: list[str] | None, delete: bool) -> int:
+def read_server_ref(api_client: Any, ref: str) -> tuple[str, str | None]:
+    """(URL, API key) of a server object named clgs/NAME or lgs/NAMESPACE/NAME, read with the
+    caller's own Kubernetes credentials: the key stays bound to the object's URL."""
+    import base64
+
+    import kubernetes
+
+    from langgraph_cron.connections import ServerKey, parse_server_spec, server_connection
+    from langgraph_cron.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_KIND, SERVER_PLURAL
+    from langgraph_cron.settings import Settings
+
+    parts = ref.split("/")
+    if parts[0] in ("clgs", "clusterlanggraphserver", CLUSTER_SERVER_KIND) and len(parts) == 2:
+        kind, namespace, name, plural = CLUSTER_SERVER_KIND, None, parts[1], CLUSTER_SERVER_PLURAL
+    elif parts[0] in ("lgs", "langgraphserver", SERVER_KIND) and len(parts) == 3:
+        kind, namespace, name, plural = SERVER_KIND, parts[1], parts[2], SERVER_PLURAL
+    else:
+        raise ValueError(f"--server-ref {ref!r}: expected clgs/NAME or lgs/NAMESPACE/NAME")
+    objects = kubernetes.client.CustomObjectsApi(api_client)
+    if namespace is None:
+        body = objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
+    else:
+        body = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+    body = {**body, "kind": kind}
+    # No allowlist here: the caller chose this object, and reads its key with its own rights.
+    connection = server_connection(body, Settings())
+    parse_server_spec(body)
+    if connection.secret is None:
+        return connection.url, None
+    secret = kubernetes.client.CoreV1Api(api_client).read_namespaced_secret(
+        connection.secret.name, connection.secret.namespace)
+    encoded = (secret.data or {}).get(connection.secret.key)
+    if encoded is None:
+        raise ValueError(f"{ServerKey.of_body(body)}: Secret {connection.secret.namespace}/"
+                         f"{connection.secret.name} has no key {connection.secret.key!r}")
+    return connection.url, base64.b64decode(encoded).decode().strip()
+
+
+def command(*, server: str | None, cluster: str | None, namespaces: list[str] | None, delete: bool,
+            server_ref: str | None = None) -> int:
     """`lgcron audit`: print the orphans (and delete them); 0 when none are left, 1 otherwise, 2 on errors."""
     import os
     import sys
@@ -166,6 +205,14 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
     from langgraph_cron.settings import Settings
 
     settings = Settings.from_env()
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if server_ref is not None:
+        if server:
+            raise ValueError("--server and --server-ref exclude each other")
+        try:
+            server, key = read_server_ref(load_api_client(), server_ref)
+        except kubernetes.client.ApiException as exc:
+            return _fail(f"cannot read {server_ref}: HTTP {exc.status}: {_api_message(exc)}")
     url = server or settings.server_url
     if not url:
         raise ValueError("no Agent Server: pass --server URL or set LGCRON_SERVER_URL")
@@ -183,7 +230,6 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
             if chosen == settings.cluster_id:
                 print(f"lgcron audit: warning: cannot read namespace kube-system; using cluster id {chosen!r} "
                       "as the operator does (pass --cluster to choose)", file=sys.stderr)
-        key = settings.api_key.get_secret_value() if settings.api_key else None
         async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
             result = await run_audit(
                 AgentServerClient(http, url, key),

@@ -7,7 +7,7 @@
     lgcron apply -f PATH... [--server URL]               reconcile files into a server, no Kubernetes
     lgcron delete -f PATH... [--server URL]              delete the crons of those files
     lgcron demo                                          all of it on a local in-memory Agent Server
-    lgcron audit [--server URL] [--delete]               list (delete) crons whose LangGraphCron is gone
+    lgcron audit [--server URL | --server-ref REF] [--delete]  list (delete) crons whose LangGraphCron is gone
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from langgraph_cron.audit import command
 
-    return command(server=args.server, cluster=args.cluster, namespaces=args.namespace, delete=args.delete)
+    return command(server=args.server, cluster=args.cluster, namespaces=args.namespace, delete=args.delete,
+                   server_ref=args.server_ref)
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -207,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     audit.add_argument("--server", metavar="URL", help="Agent Server URL (default: LGCRON_SERVER_URL)")
+    audit.add_argument(
+        "--server-ref", metavar="REF",
+        help="audit the server of a server object, with its key: clgs/NAME (ClusterLangGraphServer) or "
+             "lgs/NAMESPACE/NAME (LangGraphServer); needs read access to it and its Secret",
+    )
     audit.add_argument(
         "--cluster",
         metavar="ID",

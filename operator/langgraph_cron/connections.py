@@ -138,7 +138,12 @@ class ServerLookup(Protocol):
 
 
 class NoServers:
-    """File mode (`lgcron apply`): no server objects exist."""
+    """File mode (`lgcron apply`): server objects live in Kubernetes, so none can be named."""
+
+    unavailable = (
+        "file mode (lgcron apply/delete) cannot use server objects, which live in Kubernetes: "
+        "pass --server URL instead, or apply the resource to a cluster"
+    )
 
     def server(self, key: ServerKey) -> Mapping[str, Any] | None:
         return None
@@ -343,6 +348,8 @@ def default_connection(settings: Settings, namespace: str, own_secret: SecretLoc
 
 def _resolve_ref(ref: ServerObjectRef, namespace: str, servers: ServerLookup, settings: Settings, *,
                  require_ready: bool) -> Connection:
+    if isinstance(servers, NoServers):
+        raise InvalidSpec(f"spec.serverRef: {NoServers.unavailable}")
     key = ServerKey.of(ref, namespace)
     body = servers.server(key)
     where = f"in namespace {namespace!r}" if key.namespace else "in the cluster"

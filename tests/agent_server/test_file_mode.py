@@ -113,6 +113,19 @@ async def test_apply_reports_a_bad_resource_and_exits_non_zero(tmp_path, agent_s
     assert "AssistantNotFound" in result.stdout
 
 
+async def test_apply_says_file_mode_cannot_use_server_objects(tmp_path, agent_server, client: AgentServerClient):
+    path = write(tmp_path, "ref.yaml", """\
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {name: with-ref, namespace: files-ref}
+        spec: {schedule: "0 9 1 1 *", assistantId: agent, serverRef: {kind: ClusterLangGraphServer, name: shared}}
+    """)
+    result = lgcron("apply", "-f", str(path), server_url=agent_server.url)
+    assert result.returncode == 1
+    assert "spec.serverRef" in result.stdout and "--server" in result.stdout, result.stdout
+    assert await client.search(metadata={NAMESPACE_KEY: "files-ref"}) == []
+
+
 def test_demo_runs_the_examples_end_to_end(tmp_path):
     examples = tmp_path / "examples"
     examples.mkdir()

@@ -149,3 +149,30 @@ async def test_gc_deletes_orphans_with_an_event_and_leaves_everything_else(
 
         await kube.delete("live")
         await kube.wait_gone("live")
+
+
+async def test_audit_uses_a_server_objects_url_and_key(kube, auth_server, cluster):
+    """`--server-ref lgs/NS/NAME`: the auth server accepts only VALID_KEY, which only the object's Secret holds."""
+    from langgraph_cron.agent_server import make_http_client
+    from kube import LGCRON_API_VERSION, api_path
+    from tests.graphs.auth import VALID_KEY
+
+    await kube.create_secret("audit-key", {"apiKey": VALID_KEY})
+    await kube.call("POST", api_path(LGCRON_API_VERSION, "langgraphservers", kube.namespace), {
+        "apiVersion": LGCRON_API_VERSION, "kind": "LangGraphServer", "metadata": {"name": "audited"},
+        "spec": {"url": auth_server.url, "apiKeySecretRef": {"name": "audit-key", "key": "apiKey"}}})
+    async with make_http_client(timeout=10) as http:
+        authed = AgentServerClient(http, auth_server.url, VALID_KEY)
+        tags = {"lgcron.io/namespace": kube.namespace, "lgcron.io/name": "gone", "lgcron.io/uid": str(uuid.uuid4()),
+                "lgcron.io/cluster": cluster, "lgcron.io/assistant": "agent"}
+        orphan = await authed.create({"assistant_id": "agent", "schedule": FAR_AWAY, "input": {}, "metadata": tags})
+        try:
+            code, out, err = await lgcron("audit", "--server-ref", f"lgs/{kube.namespace}/audited", "--delete")
+            assert code == 0, out + err
+            assert out.splitlines()[-1].startswith(f"deleted 1 of 1 orphaned crons of cluster {cluster} on {auth_server.url}")
+            assert not await exists(authed, orphan)
+        finally:
+            with contextlib.suppress(AgentServerError):
+                await authed.delete(orphan.cron_id)
+    code, out, err = await lgcron("audit", "--server-ref", "audited")
+    assert code == 2 and err.startswith("lgcron audit: error: --server-ref 'audited': expected") and err.count("\n") == 1
