@@ -335,7 +335,7 @@ def test_template_braces_in_crd_descriptions_render_verbatim(monkeypatch, tmp_pa
     ] == (description)
 
 
-# ---------------------------------------------------------------- defaultServer: the default as a ClusterLangGraphServer
+# ---------------------------------------------------------------- defaultServer: a ClusterLangGraphServer
 
 # The CRDs come with the release by default, and Helm maps every object of an install before creating any:
 # the ClusterLangGraphServer is rendered only once the cluster serves its API, or when the CRDs are not the
@@ -409,7 +409,10 @@ def test_default_server_falls_back_to_the_operator_wide_default():
     assert env["LGCRON_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "langgraph-api-key", "key": "apiKey"}
     # Its own values win over the fallback.
     server, _ = _default_server(
-        {**values, "defaultServer": {"create": True, "url": "https://other.example.com", "apiKeySecretRef": {"name": "other"}}}
+        {
+            **values,
+            "defaultServer": {"create": True, "url": "https://other.example.com", "apiKeySecretRef": {"name": "other"}},
+        }
     )
     assert server["spec"]["url"] == "https://other.example.com"
     assert server["spec"]["apiKeySecretRef"] == {"name": "other", "key": "apiKey", "namespace": "lgcron-system"}
@@ -461,7 +464,7 @@ def test_default_server_spec_is_valid_for_the_operator(values):
 
 def test_default_server_needs_a_url():
     for values in ({"defaultServer": {"create": True}}, {**EXTERNAL_CRDS, "defaultServer": {"create": True}}):
-        with pytest.raises(helm.HelmRenderError, match=r"defaultServer.create needs defaultServer.url \(or server.url\)"):
+        with pytest.raises(helm.HelmRenderError, match=r"defaultServer.create needs defaultServer.url \(or server.url"):
             render(values)
 
 
@@ -496,7 +499,8 @@ def test_default_server_lints_clean():
 
 
 def _default_server_roles(docs) -> list[dict]:
-    return [d for d in docs if d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"].endswith("-default-server")]
+    kinds = ("Role", "RoleBinding")
+    return [d for d in docs if d["kind"] in kinds and d["metadata"]["name"].endswith("-default-server")]
 
 
 def test_watched_namespaces_get_a_role_reading_only_the_default_servers_secret():
@@ -506,8 +510,11 @@ def test_watched_namespaces_get_a_role_reading_only_the_default_servers_secret()
     docs, _ = render(values)
     role, binding = sorted(_default_server_roles(docs), key=lambda d: d["kind"])
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "lgcron-system"
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["agent-key"], "verbs": ["get"]}]
-    assert binding["roleRef"]["name"] == role["metadata"]["name"] and binding["metadata"]["namespace"] == "lgcron-system"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["agent-key"], "verbs": ["get"]}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["metadata"]["namespace"] == "lgcron-system"
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "lgc-langgraph-cron-operator", "namespace": "lgcron-system"}
     ]

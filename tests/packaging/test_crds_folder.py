@@ -133,7 +133,8 @@ def _undescribed(node: dict, path: str) -> list[str]:
 
 def test_published_openapi_describes_every_field_of_every_kind(crds_installed: Apiserver):
     """What `kubectl explain` reads (the apiserver's OpenAPI v3): a description on every spec and status field."""
-    deadline = time.monotonic() + 60  # the apiserver publishes a new CRD's OpenAPI a few seconds after it is Established
+    # The apiserver publishes a new CRD's OpenAPI a few seconds after it is Established.
+    deadline = time.monotonic() + 60
     while (result := crds_installed.kubectl("get", "--raw", "/openapi/v3/apis/lgcron.io/v1alpha1")).returncode:
         assert time.monotonic() < deadline, result.stderr
         time.sleep(1)

@@ -248,3 +248,17 @@ def test_installed_lgcron_validate_accepts_the_examples(image_venv):
     result = lgcron(image_venv, "validate", "-f", str(examples))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "error" not in result.stderr.lower()
+
+
+def test_installed_package_generates_every_committed_crd(image_venv):
+    """The wheel carries the models of all three CRDs: the image regenerates crds/ exactly."""
+    script = (
+        "import json; from langgraph_cron.crd import all_crds, render_crd_yaml; "
+        "print(json.dumps({name: render_crd_yaml(crd) for name, crd in all_crds().items()}))"
+    )
+    result = _run([str(image_venv / "bin" / "python"), "-c", script], image_venv.parent)
+    assert result.returncode == 0, result.stderr
+    generated = json.loads(result.stdout)
+    assert sorted(generated) == sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    for name, text in generated.items():
+        assert text == (ROOT / "crds" / name).read_text(), name
