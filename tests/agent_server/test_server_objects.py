@@ -48,6 +48,9 @@ class FakeKube:
         except KeyError:
             raise SecretNotFound(f"Secret {namespace}/{name} not found") from None
 
+    async def read_configmap_value(self, namespace: str, name: str, key: str) -> str:
+        raise SecretNotFound(f"ConfigMap {namespace}/{name} not found or has no key {key!r}")
+
     async def patch_server_status(self, plural: str, namespace: str | None, name: str, patch: dict) -> None:
         self.status_writes.append((plural, namespace, name, patch))
 
@@ -345,3 +348,16 @@ async def test_failed_checks_say_what_is_wrong(world, auth_server):
         assert CLUSTER_KEY not in health.message
     good = await w.servers.check(cluster_server("good", auth_server.url, secret="valid-key"), w.service.clock())
     assert (good.ready, good.reason) == (True, "Connected")
+
+
+async def test_a_bad_or_missing_ca_bundle_is_said_and_nothing_is_sent(world, recorder, other_url):
+    w = world()
+    pem = {**cluster_server("pem", other_url), "spec": {**cluster_server("pem", other_url)["spec"],
+                                                         "caBundle": "not a certificate"}}
+    health = await w.servers.check(pem, w.service.clock())
+    assert (health.ready, health.reason) == (False, "InvalidSpec") and "caBundle" in health.message
+    ref = {**cluster_server("ref", other_url), "spec": {**cluster_server("ref", other_url)["spec"], "caBundleRef": {
+        "kind": "ConfigMap", "name": "corp-ca", "key": "ca.crt", "namespace": "platform"}}}
+    health = await w.servers.check(ref, w.service.clock())
+    assert (health.ready, health.reason) == (False, "SecretNotFound") and "corp-ca" in health.message
+    assert recorder.sent == []
