@@ -281,3 +281,40 @@ async def test_deleting_a_server_in_use_is_held_until_its_crons_are_gone(kube, o
         await wait_until(gone, 30, "the server object to go")
     deletes = [key for what, key in recorder.seen if what == f"DELETE /runs/crons/{made['status']['cronId']}"]
     assert deletes == [TEAM_KEY]
+
+
+async def test_labelling_the_namespace_lets_a_selector_condition_in(kube, operator, servers, recorder):
+    """namespaceSelector reads namespace labels from the operator's watch: labelling the namespace
+    requeues the waiting cron, with no change of the cron or the server."""
+    await kube.create_secret("platform-key", {"apiKey": PLATFORM_KEY})
+    name = servers.cluster_name("labelled")
+    label = {"agents.example.com/tier": "paid"}
+    await servers.create("ClusterLangGraphServer", name, cluster_spec(
+        recorder.url, kube.namespace, conditions=[{"namespaceSelector": {"matchLabels": label}}]))
+    async with operator():
+        await servers.wait_ready("ClusterLangGraphServer", name)
+        await kube.create(resource("selected", serverRef={"kind": "ClusterLangGraphServer", "name": name}))
+        await kube.wait_for("selected", has_reason("ServerNotAllowed"))
+        await kube.call("PATCH", api_path("v1", "namespaces", name=kube.namespace), {"metadata": {"labels": label}},
+                        content_type="application/merge-patch+json")
+        ready = await kube.wait_for("selected", is_ready)
+    assert ready["status"]["serverRef"]["name"] == name
+
+
+async def test_a_server_that_turns_ready_heals_its_waiting_crons(kube, operator, servers, recorder):
+    """The key's Secret is missing: the server is not Ready (SecretNotFound), its cron waits with
+    ServerNotReady. Once the Secret exists, the next check (each resync interval) turns the server
+    Ready, which requeues the cron."""
+    await servers.create("LangGraphServer", "keyless",
+                         {"url": recorder.url, "apiKeySecretRef": {"name": "late-key", "key": "apiKey"}})
+    async with operator():
+        await kube.create(resource("patient", serverRef={"name": "keyless"}))
+        waiting = await kube.wait_for("patient", has_reason("ServerNotReady"))
+        assert "SecretNotFound" in condition(waiting)["message"]
+        body = await servers.get("LangGraphServer", "keyless")
+        assert condition(body)["status"] == "False" and condition(body)["reason"] == "SecretNotFound"
+        assert recorder.seen == []
+        await kube.create_secret("late-key", {"apiKey": TEAM_KEY})
+        await kube.wait_for("patient", is_ready)
+        await servers.wait_ready("LangGraphServer", "keyless")
+    assert recorder.keys() == {TEAM_KEY}

@@ -99,11 +99,13 @@ class FakeServer:
         self.crons = {c.cron_id: c for c in crons}
         self.fail_delete = set(fail_delete)
         self.searches: list[tuple[str, dict]] = []
+        self.keys: list[tuple[str, str | None]] = []  # (host, x-api-key) of each search
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and request.url.path == "/runs/crons/search":
             body = json.loads(request.content)
             self.searches.append((request.url.host, body["metadata"]))
+            self.keys.append((request.url.host, request.headers.get("x-api-key")))
             found = [c for c in self.crons.values() if body["metadata"].items() <= c.metadata.items()]
             page = found[body["offset"]: body["offset"] + body["limit"]]
             return httpx.Response(200, json=[c.model_dump(mode="json") for c in page])
@@ -258,3 +260,27 @@ async def test_gc_searches_every_server_in_use_and_the_default_one(fake, http):
     await collect(http, FakeKube(), registry)
     assert {host for host, _ in fake.searches} == {"own", "default", "previous"}
     assert all(metadata == {"lgcron.io/cluster": CLUSTER} for _, metadata in fake.searches)
+
+
+async def test_gc_searches_the_servers_of_server_objects_with_their_own_key(fake, http):
+    """A cron through a ClusterLangGraphServer: the GC searches that server's URL with that server's key."""
+    from langgraph_cron.connections import ServerDirectory, ServerKey
+
+    svc = service(http)
+    directory = ServerDirectory()
+    shared = {"kind": "ClusterLangGraphServer", "metadata": {"name": "shared", "generation": 1},
+              "spec": {"url": "http://shared", "apiKeySecretRef": {"name": "s", "key": "k", "namespace": "platform"},
+                       "conditions": [{"namespaces": ["team-a"]}]}}
+    directory.indexes = {"cluster": {ServerKey.of_body(shared): [shared]}, "namespaced": {}, "namespaces": {}}
+    svc.servers = directory
+
+    class Secrets(FakeKube):
+        async def read_secret_value(self, namespace, name, key):
+            assert (namespace, name) == ("platform", "s")
+            return "platform-key"
+
+    svc.kube = Secrets()
+    registry = {"u-1": body("a", "u-1", serverRef={"kind": "ClusterLangGraphServer", "name": "shared"})}
+    await gc_pass(svc, Secrets(), registry, clusterwide=False, post_event=lambda *a: None)
+    assert {host for host, _ in fake.searches} == {"shared", "default"}
+    assert {key for host, key in fake.keys if host == "shared"} == {"platform-key"}
