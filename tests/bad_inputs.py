@@ -159,6 +159,12 @@ CASES: list[Case] = [
     _c("multitask-unknown", {"multitaskStrategy": "queue"}, "spec.multitaskStrategy", schema_rejects=True),
     _c("enabled-not-a-boolean", {"enabled": "maybe"}, "spec.enabled", schema_rejects=True),
     _c("on-run-completed-unknown", {"onRunCompleted": "forget"}, "spec.onRunCompleted", schema_rejects=True),
+    # ---------------------------------------------------------------- runHistory
+    _c("run-history-negative-limit", {"runHistory": {"successfulRunsLimit": -1}},
+       "spec.runHistory.successfulRunsLimit", schema_rejects=True),
+    _c("run-history-huge-limit", {"runHistory": {"failedRunsLimit": 1000}}, "spec.runHistory.failedRunsLimit",
+       schema_rejects=True),
+    _c("run-history-not-an-object", {"runHistory": 3}, "spec.runHistory", schema_rejects=True),
     _c("stream-mode-unknown", {"streamMode": "loud"}, "spec.streamMode"),
     _c("stream-mode-list-unknown", {"streamMode": ["values", "shouting"]}, "spec.streamMode"),
     _c("stream-subgraphs-not-a-boolean", {"streamSubgraphs": "sometimes"}, "spec.streamSubgraphs",

@@ -327,6 +327,39 @@ class AgentServerClient:
             raise ServerUnavailable(f"POST {self._display_url}/threads/search: expected a JSON list")
         return [self._thread_id_of(item, "POST /threads/search") for item in data]
 
+    async def search_threads_raw(self, *, metadata: dict, limit: int, offset: int = 0,
+                                 select: list[str] | None = None) -> list[dict[str, Any]]:
+        """One page of threads whose metadata contains `metadata`, oldest first, as the server's JSON
+        (only the `select`ed fields: a thread's values can be as large as the graph's state)."""
+        body: dict[str, Any] = {"metadata": metadata, "limit": limit, "offset": offset,
+                                "sort_by": "created_at", "sort_order": "asc"}
+        if select:
+            body["select"] = select
+        data = await self._request("POST", "/threads/search", op="search_threads", json=body)
+        if not isinstance(data, list) or not all(isinstance(item, dict) and "thread_id" in item for item in data):
+            raise ServerUnavailable(f"POST {self._display_url}/threads/search: expected a JSON list of threads")
+        return data
+
+    async def get_thread_raw(self, thread_id: str) -> dict[str, Any]:
+        """One thread as the server's JSON (with its `error` when its last run failed)."""
+        data = await self._request("GET", self._thread_path(thread_id), op="thread")
+        if not isinstance(data, dict):
+            raise ServerUnavailable(f"GET {self._display_url}{self._thread_path(thread_id)}: expected a JSON object")
+        return data
+
+    async def thread_runs_raw(self, thread_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """A thread's runs as the server's JSON, newest first."""
+        path = f"{self._thread_path(thread_id)}/runs?limit={int(limit)}"
+        data = await self._request("GET", path, op="run")
+        if not isinstance(data, list) or not all(isinstance(item, dict) and "run_id" in item for item in data):
+            raise ServerUnavailable(f"GET {self._display_url}{path}: expected a JSON list of runs")
+        return data
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """What must never appear in text this client's server returns to us (its key)."""
+        return (self._api_key,) if self._api_key else ()
+
     async def create_run(self, thread_id: str, payload: dict) -> Run:
         """A run on an existing thread (`on_completion` is ignored here: only stateless runs honour it)."""
         path = f"{self._thread_path(thread_id)}/runs"

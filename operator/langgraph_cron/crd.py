@@ -156,6 +156,8 @@ def build_crd() -> dict[str, Any]:
             {"name": "Assistant", "type": "string", "jsonPath": ".spec.assistantId"},
             {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunDate"},
             {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+            {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRun.startTime"},
+            {"name": "Last Result", "type": "string", "jsonPath": ".status.lastRun.result"},
             {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason", "priority": 1},
             {"name": "Cron ID", "type": "string", "jsonPath": ".status.cronId", "priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

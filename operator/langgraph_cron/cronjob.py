@@ -20,10 +20,10 @@ from langgraph_cron.models import (
     CronJobOptions,
     LangGraphCronSpec,
     LangGraphCronStatus,
-    LastRun,
     SecretKeyRef,
     format_time,
 )
+from langgraph_cron.history import HISTORY_FIELDS, HistoryUpdate, fold, runs_from_jobs
 from langgraph_cron.reconcile import Identity, Outcome, build_status, desired_cron
 from langgraph_cron.schedule import upcoming_runs
 
@@ -227,28 +227,6 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def last_run(jobs: list[dict[str, Any]]) -> LastRun | None:
-    """The newest Job's outcome, from its conditions."""
-    if not jobs:
-        return None
-    newest = max(jobs, key=lambda job: (job["metadata"].get("creationTimestamp") or "", job["metadata"]["name"]))
-    status = newest.get("status") or {}
-    finished = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    if "Complete" in finished or "SuccessCriteriaMet" in finished:
-        result = "Succeeded"
-    elif "Failed" in finished or "FailureTarget" in finished:
-        result = "Failed"
-    else:
-        result = "Running"
-    completion = status.get("completionTime") or (finished.get("Failed") or {}).get("lastTransitionTime")
-    return LastRun(job_name=newest["metadata"]["name"], result=result, completion_time=completion if result != "Running" else None)
-
-
-def mirrored_status(cronjob: dict[str, Any] | None) -> dict[str, str | None]:
-    status = (cronjob or {}).get("status") or {}
-    return {"last_schedule_time": status.get("lastScheduleTime"), "last_successful_time": status.get("lastSuccessfulTime")}
-
-
 def build_cronjob_status(
     previous: LangGraphCronStatus,
     *,
@@ -258,11 +236,12 @@ def build_cronjob_status(
     spec: LangGraphCronSpec,
     cronjob: dict[str, Any],
     jobs: list[dict[str, Any]],
-) -> LangGraphCronStatus:
+) -> HistoryUpdate:
+    """The status of the cronJob backend, with its Jobs folded into the run history (counted once
+    each, like the agentServer backend's runs): the status plus the runs' Events."""
     status = build_status(previous, outcome=outcome, generation=generation, now=now)
     runs = [] if is_suspended(spec, now) else upcoming_runs(spec.schedule, spec.timezone, now)
-    mirrored = mirrored_status(cronjob)
-    return status.model_copy(
+    status = status.model_copy(
         update={
             "backend": "cronJob",
             "cron_id": None,
@@ -273,12 +252,12 @@ def build_cronjob_status(
             "cron_job_name": cronjob["metadata"]["name"],
             "next_run_date": format_time(runs[0]) if runs else None,
             "upcoming_runs": [format_time(t) for t in runs] or None,
-            "last_schedule_time": mirrored["last_schedule_time"],
-            "last_successful_time": mirrored["last_successful_time"],
-            "last_run": last_run(jobs),
             "last_sync_time": format_time(now),
         }
     )
+    if previous.backend != "cronJob":  # the server's runs are not this backend's history
+        status = status.model_copy(update={field: None for field in HISTORY_FIELDS})
+    return fold(status, runs_from_jobs(jobs), now=now, generation=generation)
 
 
 def refreshed_cronjob_schedule(previous: LangGraphCronStatus, spec: LangGraphCronSpec, now: datetime) -> LangGraphCronStatus:

@@ -23,6 +23,7 @@ from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storag
 from langgraph_cron.events import EventPoster
 from langgraph_cron.kube import KubeClient, connection_info
 from langgraph_cron.connections import ServerDirectory, ServerKey, uses_namespace_labels
+from langgraph_cron.observer import RunObserver
 from langgraph_cron.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,
@@ -73,6 +74,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     memo.servers = memo.service.servers = ServerDirectory()
     memo.server_service = ServerService(memo.service, memo.servers, memo.kube)
     memo.held_servers = {}  # server key -> crons holding its deletion, as last said in an Event
+    # The agentServer backend's run history, looked at in each resync pass (see observer.py).
+    memo.runs = RunObserver(memo.service, grace=config.missed_run_grace)
     # Another replica could change a cron between two of our looks: then deletions always search.
     memo.service.remember_sole_crons = settings.peering.standalone
     # One lock per object: the resync pass and the change handlers must never both create a cron.
@@ -238,6 +241,7 @@ async def _resync_pass(memo: kopf.Memo) -> None:
         if FINALIZER in (body["metadata"].get("finalizers") or []) and not body["metadata"].get("deletionTimestamp")
     }
     memo.service.keep_only(memo.registry.keys())
+    memo.runs.keep_only(memo.registry.keys())
     in_sync, dirty = await memo.service.resync(snapshot.values())
     for obj, result in in_sync:
         changes = status_patch(obj.status, result.status)
@@ -258,6 +262,25 @@ async def _resync_pass(memo: kopf.Memo) -> None:
             await _reconcile_and_store(memo, current)
         except Exception:  # one object's surprise must not starve the rest of the pass
             logging.getLogger(__name__).exception("resync of %s/%s failed", obj.identity.namespace, obj.identity.name)
+    await _observe_runs(memo, snapshot)
+
+
+async def _observe_runs(memo: kopf.Memo, snapshot: dict[str, Any]) -> None:
+    """The run history of crons whose run time came (observer.py): status, Events and metrics."""
+    for seen in await memo.runs.observe(snapshot.values()):
+        obj, update = seen.obj, seen.update
+        namespace, name = obj.identity.namespace, obj.identity.name
+        changes = status_patch(obj.status, update.status)
+        if changes:
+            async with _lock(memo, obj.identity.uid or ""):
+                try:
+                    await memo.kube.patch_status(namespace, name, changes)
+                except Exception as exc:  # the memory keeps the counts; the next write carries them
+                    logging.getLogger(__name__).warning("run history of %s/%s not written: %s", namespace, name, exc)
+        body = memo.registry.get(obj.identity.uid or "")
+        if body is not None:
+            for event in update.events:
+                memo.events.post(body, event.type, event.reason, event.message)
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})
@@ -289,6 +312,7 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
         )
     memo.locks.pop(obj.identity.uid, None)
     memo.service.forget(obj.identity.uid)
+    metrics.forget_cron(obj.identity.namespace, obj.identity.name)
 
 
 # ---------------------------------------------------------------- server objects

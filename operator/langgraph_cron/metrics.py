@@ -65,3 +65,49 @@ class ManagedResources:
             if key is not None:
                 self._counts[key] = self._counts.get(key, 0) + step
                 MANAGED.labels(*key).set(self._counts[key])
+
+
+# ---------------------------------------------------------------- runs (one series per cron: what alerts need)
+
+RUNS = Counter(
+    "lgcron_runs_total", "Finished runs of each LangGraphCron, counted once each, by result.",
+    ["namespace", "name", "result"],
+)
+LAST_RUN = Gauge(
+    "lgcron_last_run_timestamp_seconds", "When each LangGraphCron's last run of each result finished (Unix time).",
+    ["namespace", "name", "result"],
+)
+CONSECUTIVE_FAILURES = Gauge(
+    "lgcron_consecutive_failures", "Failed runs in a row of each LangGraphCron (0 after a success).",
+    ["namespace", "name"],
+)
+MISSED_RUNS = Counter(
+    "lgcron_missed_runs_total", "Scheduled run times of each LangGraphCron that produced no run within the grace period.",
+    ["namespace", "name"],
+)
+RESULT_LABELS = {"Succeeded": "succeeded", "Failed": "failed", "TimedOut": "timed_out"}
+
+
+def record_runs(namespace: str, name: str, counted: list, consecutive_failures: int) -> None:
+    """Newly counted runs (history.ObservedRun) of one cron."""
+    for run in counted:
+        result = RESULT_LABELS[run.result]
+        RUNS.labels(namespace, name, result).inc()
+        if run.finish is not None:
+            LAST_RUN.labels(namespace, name, result).set(run.finish.timestamp())
+    CONSECUTIVE_FAILURES.labels(namespace, name).set(consecutive_failures)
+
+
+def forget_cron(namespace: str, name: str) -> None:
+    """A deleted cron's series go with it."""
+    for metric, label_sets in ((RUNS, RESULT_LABELS.values()), (LAST_RUN, RESULT_LABELS.values())):
+        for result in label_sets:
+            try:
+                metric.remove(namespace, name, result)
+            except KeyError:
+                pass
+    for metric in (CONSECUTIVE_FAILURES, MISSED_RUNS):
+        try:
+            metric.remove(namespace, name)
+        except KeyError:
+            pass

@@ -208,6 +208,17 @@ class CronJobOptions(CamelModel):
     pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the run's Pod.")
 
 
+class RunHistoryOptions(CamelModel):
+    """How many finished runs of a cron stay observable, as a CronJob keeps its Jobs."""
+
+    successful_runs_limit: int = Field(default=3, ge=0, le=100, description="Succeeded runs to keep.")
+    failed_runs_limit: int = Field(default=1, ge=0, le=100, description="Failed runs to keep.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.successful_runs_limit > 0 or self.failed_runs_limit > 0
+
+
 class LangGraphCronSpec(CamelModel):
     schedule: str = Field(
         min_length=1,
@@ -286,6 +297,14 @@ class LangGraphCronSpec(CamelModel):
         description=(
             "A LangGraphServer in this namespace or a ClusterLangGraphServer that allows this namespace: "
             "the Agent Server and key that hold the cron. Mutually exclusive with server."
+        ),
+    )
+    run_history: RunHistoryOptions | None = Field(
+        default=None,
+        description=(
+            "Run history (on by default, 3 succeeded and 1 failed run): the operator keeps the threads of "
+            "stateless runs (onRunCompleted: keep, unless set) and prunes them beyond these limits itself, "
+            "so status, Events and metrics can say whether runs happened and succeeded. Both limits 0: off."
         ),
     )
     deletion_policy: DeletionPolicy = Field(
@@ -382,6 +401,10 @@ class LangGraphCronSpec(CamelModel):
         return self
 
     @property
+    def history(self) -> RunHistoryOptions:
+        return self.run_history or RunHistoryOptions()
+
+    @property
     def is_thread_cron(self) -> bool:
         return self.thread_id is not None
 
@@ -401,10 +424,39 @@ class Condition(CamelModel):
     last_transition_time: str | None = Field(default=None, description="When status last changed (RFC 3339).")
 
 
+RunResult = Literal["Running", "Succeeded", "Failed", "TimedOut"]
+
+
 class LastRun(CamelModel):
-    job_name: str = Field(description="Name of the Job.")
-    result: Literal["Running", "Succeeded", "Failed"] = Field(description="Running, Succeeded or Failed.")
-    completion_time: str | None = Field(default=None, description="When the Job finished (RFC 3339).")
+    run_id: str | None = Field(default=None, description="agentServer backend: the run's id, when known.")
+    thread_id: str | None = Field(default=None, description="agentServer backend: the run's thread.")
+    job_name: str | None = Field(default=None, description="cronJob backend: the Job's name.")
+    result: RunResult = Field(description="Running, Succeeded, Failed or TimedOut.")
+    start_time: str | None = Field(default=None, description="When the run started (RFC 3339).")
+    completion_time: str | None = Field(default=None, description="When the run finished (RFC 3339).")
+    error: str | None = Field(default=None, description="Failed runs: one line of the error, bounded in length.")
+
+
+class ActiveRun(CamelModel):
+    run_id: str | None = Field(default=None, description="The run's id, when known.")
+    thread_id: str | None = Field(default=None, description="The run's thread.")
+    job_name: str | None = Field(default=None, description="cronJob backend: the Job's name.")
+    start_time: str | None = Field(default=None, description="When it started (RFC 3339).")
+
+
+class RunCursor(CamelModel):
+    """Where counting stopped: every finished run started at or before `time` is counted, and so are
+    the runs in `counted` (finished after an older run that was still going)."""
+
+    time: str | None = Field(default=None, description="Runs started at or before this time are counted (RFC 3339).")
+    counted: list[str] | None = Field(default=None, description="Runs started after `time` already counted.")
+
+
+class RunCounters(CamelModel):
+    succeeded: int = Field(default=0, ge=0, description="Runs that succeeded, counted once each.")
+    failed: int = Field(default=0, ge=0, description="Runs that failed or timed out, counted once each.")
+    consecutive_failures: int = Field(default=0, ge=0, description="Failed runs since the last success.")
+    cursor: RunCursor | None = Field(default=None, description="Where counting stopped (survives restarts).")
 
 
 class LangGraphCronStatus(CamelModel):
@@ -429,11 +481,12 @@ class LangGraphCronStatus(CamelModel):
     last_sync_time: str | None = Field(default=None, description="When the cron was last confirmed in sync.")
     backend: Backend | None = Field(default=None, description="The backend that holds the cron now.")
     cron_job_name: str | None = Field(default=None, description="cronJob backend: the CronJob's name.")
-    last_schedule_time: str | None = Field(default=None, description="cronJob backend: when a Job was last started.")
-    last_successful_time: str | None = Field(
-        default=None, description="cronJob backend: when a Job last completed successfully."
-    )
-    last_run: LastRun | None = Field(default=None, description="cronJob backend: the newest Job.")
+    last_schedule_time: str | None = Field(default=None, description="When a run (or Job) last started.")
+    last_successful_time: str | None = Field(default=None, description="When a run last completed successfully.")
+    last_failure_time: str | None = Field(default=None, description="When a run last failed (RFC 3339).")
+    last_run: LastRun | None = Field(default=None, description="The newest run (or Job): its result and times.")
+    active_runs: list[ActiveRun] | None = Field(default=None, description="Runs in progress.")
+    runs: RunCounters | None = Field(default=None, description="Run counters and the counting cursor.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         description=(

@@ -182,8 +182,9 @@ def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, 
         if not body["config"]:
             del body["config"]
     if not spec.is_thread_cron:
-        # The server's own default, made explicit so the diff can see a change back to it.
-        body["on_run_completed"] = spec.on_run_completed or "delete"
+        # Explicit, so the diff sees any change. Unset: keep the run's thread while run history is on
+        # (the operator prunes it beyond spec.runHistory), else the server's own default, delete.
+        body["on_run_completed"] = spec.on_run_completed or ("keep" if spec.history.enabled else "delete")
     if forward_end_time and spec.end_time is not None:
         body["end_time"] = dumped["end_time"]
     return body
@@ -322,6 +323,8 @@ def build_conditions(
         ),
     ]
     conditions = []
+    # Conditions about other things (LastRunSucceeded: the runs, not the cron) are kept as they are.
+    others = [c for c in previous if c.type not in ("Ready", "Reconciling", "Stalled")]
     for type_, is_true, reason, message in wanted:
         status = "True" if is_true else "False"
         old = before.get(type_)
@@ -336,7 +339,7 @@ def build_conditions(
                 last_transition_time=transition or format_time(now),
             )
         )
-    return conditions
+    return conditions + others
 
 
 def build_status(
@@ -355,9 +358,10 @@ def build_status(
     status.observed_generation = generation
     status.conditions = build_conditions(outcome, previous.conditions, generation, now)
     if cron is not None:
+        if previous.backend == "cronJob":  # the Jobs' history is not this backend's
+            status.cron_job_name = status.last_schedule_time = status.last_successful_time = None
+            status.last_failure_time = status.last_run = status.active_runs = status.runs = None
         status.backend = "agentServer"
-        status.cron_job_name = status.last_schedule_time = status.last_successful_time = None
-        status.last_run = None
         status.cron_id = cron.cron_id
         status.server_url = server_url
         status.server_ref = server_ref

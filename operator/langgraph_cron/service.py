@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from langgraph_cron import connections, metrics
+from langgraph_cron import connections, history, metrics
 from langgraph_cron.agent_server import (
     AgentServerClient,
     AgentServerError,
@@ -197,6 +197,8 @@ class CronService:
         self._clients: dict[tuple[str, str | None, str | None, float | None], AgentServerClient] = {}
         self._gate_sizes: dict[str, int] = {}
         self._ca_clients: dict[str, httpx.AsyncClient] = {}  # by CA bundle digest
+        # The run history this process last computed (see history.HistoryMemory).
+        self.history = history.HistoryMemory()
         # Server objects the crons refer to (the operator's watch), or none (file mode).
         self.servers: connections.ServerLookup = connections.NoServers()
         # Objects no operator can have made a cron for yet: see `mark_pristine`.
@@ -316,6 +318,7 @@ class CronService:
 
     def forget(self, uid: str) -> None:
         """The object is gone: drop what this process remembers of it."""
+        self.history.forget(uid)
         self._pristine.discard(uid)
         self._sole_crons.pop(uid, None)
         self._fingerprints.pop(uid, None)
@@ -325,6 +328,7 @@ class CronService:
         """Drop the marks of objects deleted before they were ever handled."""
         self._pristine.intersection_update(live_uids)
         live = set(live_uids)
+        self.history.keep_only(live)
         for uid in self._sole_crons.keys() - live:
             del self._sole_crons[uid]
         for uid in self._fingerprints.keys() - live:
@@ -385,15 +389,24 @@ class CronService:
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
         outcome = Outcome.ready(spec, now)
+        # Newer than the body when a status write has not come back through the watch yet.
+        previous = self.history.base(obj.identity.uid, obj.status)
         if spec.backend == "cronJob":
-            status = build_cronjob_status(
-                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cronjob=cronjob, jobs=jobs
+            update = build_cronjob_status(
+                previous, outcome=outcome, generation=obj.generation, now=now, spec=spec, cronjob=cronjob, jobs=jobs
             )
+            status = update.status
+            events.extend(EventRecord(e.type, e.reason, e.message) for e in update.events)
+            metrics.record_runs(obj.identity.namespace, obj.identity.name, update.counted,
+                                status.runs.consecutive_failures if status.runs else 0)
         else:
             status = build_status(
-                obj.status, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url,
+                previous, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url,
                 server_ref=target.via.ref if target.via else None,
             )
+            status.conditions = history.with_condition(
+                status.conditions, history.availability_condition(spec, status, obj.generation), now)
+        self.history.remember(obj.identity.uid, status)
         previous_ready = obj.status.condition("Ready")
         if outcome.reason != "Scheduled" and (previous_ready is None or previous_ready.reason != outcome.reason):
             events.append(EventRecord("Normal", outcome.reason, outcome.message))

@@ -79,6 +79,15 @@ class Settings(BaseModel):
         description="LGCRON_GC_MIN_AGE: the GC leaves younger crons alone, as their resource may not be visible yet.",
     )
 
+    missed_run_grace: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "LGCRON_MISSED_RUN_GRACE: seconds after a scheduled run time within which a run must appear, "
+            "else lgcron_missed_runs_total counts it as missed."
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -104,6 +113,7 @@ class Settings(BaseModel):
             "metrics_port": env.get("LGCRON_METRICS_PORT") or None,
             "gc_interval": env.get("LGCRON_GC_INTERVAL") or None,
             "gc_min_age": env.get("LGCRON_GC_MIN_AGE") or None,
+            "missed_run_grace": env.get("LGCRON_MISSED_RUN_GRACE") or None,
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 

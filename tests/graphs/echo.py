@@ -1,4 +1,8 @@
-"""No-LLM graph for the real Agent Server in tests: input {"text": s} -> output {"text": s, "reply": "echo: s"}."""
+"""No-LLM graph for the real Agent Server in tests: input {"text": s} -> output {"text": s, "reply": "echo: s"}.
+
+It can be made to fail: a text starting with "fail:" raises, so one cron can go from succeeding
+runs to failing ones by a change of its input alone.
+"""
 
 from typing import TypedDict
 
@@ -10,7 +14,13 @@ class State(TypedDict, total=False):
     reply: str
 
 
+class EchoFailed(RuntimeError):
+    pass
+
+
 def echo(state: State) -> State:
+    if state.get("text", "").startswith("fail:"):
+        raise EchoFailed(state["text"])
     return {"reply": f"echo: {state.get('text', '')}"}
 
 

@@ -320,3 +320,17 @@ def test_schema_uses_only_jsonschemaprops_fields_with_their_kubernetes_types(nam
             assert "minimum" in node, f"{name}: {path}: exclusiveMinimum without minimum"
         if node.get("exclusiveMaximum"):
             assert "maximum" in node, f"{name}: {path}: exclusiveMaximum without maximum"
+
+
+def test_kubectl_get_fits_a_160_column_terminal():
+    """kubectl pads each column to its widest cell plus 3 spaces: a realistic wide row must fit."""
+    version = build_crd()["spec"]["versions"][0]
+    shown = [c for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    wide_values = {  # a long-ish name, a UUID assistant, the longest results and timezones in use
+        "Schedule": "0 9 * * 1-5", "Timezone": "America/New_York", "Assistant": "5f0c1d4e-0000-4000-8000-000000000000",
+        "Next Run": "2026-12-02T09:00:00Z", "Ready": "False", "Last Run": "23h", "Last Result": "Succeeded",
+        "Age": "45d",
+    }
+    assert [c["name"] for c in shown] == list(wide_values), "a new column needs a realistic width here"
+    widths = [len("nightly-report-team-a")] + [max(len(c["name"]), len(wide_values[c["name"]])) for c in shown]
+    assert sum(widths) + 3 * (len(widths) - 1) <= 160, widths

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from langgraph_cron.history import fold, runs_from_jobs
 from langgraph_cron.cronjob import (
     InvokerTarget,
     build_cronjob,
@@ -11,7 +12,6 @@ from langgraph_cron.cronjob import (
     cronjob_name,
     cronjob_update,
     is_controlled_by,
-    last_run,
 )
 from langgraph_cron.models import LangGraphCronStatus, SecretKeyRef
 from langgraph_cron.reconcile import Identity, InvalidSpec, Outcome, parse_spec
@@ -221,17 +221,27 @@ def job(name, created, conditions=(), completion=None):
     return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
 
 
-def test_last_run_is_the_newest_job():
+def test_jobs_are_runs_and_the_newest_is_the_last_run():
     jobs = [
         job("nightly-1", "2026-11-20T06:00:00Z", ["Complete"], "2026-11-20T06:00:09Z"),
         job("nightly-3", "2026-11-22T06:00:00Z", ["Failed"]),
         job("nightly-2", "2026-11-21T06:00:00Z", ["Complete"], "2026-11-21T06:00:07Z"),
     ]
-    run = last_run(jobs)
+    update = fold(LangGraphCronStatus(), runs_from_jobs(jobs), now=NOW)
+    run = update.status.last_run
     assert (run.job_name, run.result, run.completion_time) == ("nightly-3", "Failed", "2026-11-22T06:00:00Z")
-    assert last_run([job("j", "2026-11-22T06:00:00Z")]).result == "Running"
-    assert last_run([job("j", "t", ["Complete"], "2026-11-22T06:00:05Z")]).completion_time == "2026-11-22T06:00:05Z"
-    assert last_run([]) is None
+    assert (update.status.runs.succeeded, update.status.runs.failed, update.status.runs.consecutive_failures) == (2, 1, 1)
+    assert [r.result for r in runs_from_jobs([job("j", "2026-11-22T06:00:00Z")])] == ["Running"]
+    assert runs_from_jobs([]) == []
+
+
+def test_a_job_stopped_by_its_deadline_timed_out():
+    stopped = job("j", "2026-11-22T06:00:00Z")
+    stopped["status"]["conditions"] = [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                                        "message": "Job was active longer than specified deadline",
+                                        "lastTransitionTime": "2026-11-22T06:10:00Z"}]
+    [run] = runs_from_jobs([stopped])
+    assert (run.result, run.error) == ("TimedOut", "Job was active longer than specified deadline")
 
 
 def test_cronjob_status_mirrors_the_cronjob_and_clears_server_fields():
@@ -240,9 +250,9 @@ def test_cronjob_status_mirrors_the_cronjob_and_clears_server_fields():
     observed = with_server_defaults(build(timezone="Europe/Berlin"))
     observed["status"]["lastSuccessfulTime"] = "2026-11-21T06:00:07Z"
     status = build_cronjob_status(previous, outcome=Outcome.ready(s, NOW), generation=2, now=NOW, spec=s,
-                                  cronjob=observed, jobs=[job("nightly-1", "2026-11-21T06:00:00Z", ["Complete"], "2026-11-21T06:00:07Z")])
+                                  cronjob=observed, jobs=[job("nightly-1", "2026-11-21T06:00:00Z", ["Complete"], "2026-11-21T06:00:07Z")]).status
     assert (status.backend, status.cron_job_name, status.cron_id, status.server_url) == ("cronJob", "nightly", None, None)
-    assert status.last_schedule_time == "2026-11-22T06:00:00Z"
+    assert status.last_schedule_time == "2026-11-21T06:00:00Z"  # the newest Job's start
     assert status.last_successful_time == "2026-11-21T06:00:07Z"
     assert status.last_run.result == "Succeeded"
     # 07:00 Berlin on weekdays = 06:00 UTC; 2026-11-22 is a Sunday.
@@ -253,5 +263,5 @@ def test_cronjob_status_mirrors_the_cronjob_and_clears_server_fields():
 def test_suspended_cronjob_has_no_upcoming_runs():
     s = spec(enabled=False)
     status = build_cronjob_status(LangGraphCronStatus(), outcome=Outcome.ready(s, NOW), generation=1, now=NOW, spec=s,
-                                  cronjob=build(enabled=False), jobs=[])
+                                  cronjob=build(enabled=False), jobs=[]).status
     assert status.next_run_date is None and status.upcoming_runs is None

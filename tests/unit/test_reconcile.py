@@ -167,7 +167,13 @@ def test_timezone_defaults_to_utc_so_removing_it_is_a_patch_not_a_replace():
 
 def test_thread_cron_carries_no_on_run_completed():
     assert "on_run_completed" not in desired(threadId=THREAD)
-    assert desired()["on_run_completed"] == "delete"
+
+
+def test_run_history_keeps_stateless_threads_unless_the_user_chose_otherwise():
+    assert desired()["on_run_completed"] == "keep"  # history is on by default: the operator prunes
+    assert desired(onRunCompleted="delete")["on_run_completed"] == "delete"  # the user's choice stands
+    off = {"successfulRunsLimit": 0, "failedRunsLimit": 0}
+    assert desired(runHistory=off)["on_run_completed"] == "delete"  # history off: the server's default
 
 
 def test_end_time_is_not_forwarded_by_default_and_expiry_disables():

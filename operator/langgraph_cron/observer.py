@@ -1,0 +1,216 @@
+"""The agentServer backend's run history pass: which crons may have run, and what their runs did.
+
+Part of the batched resync pass (handlers._resync_pass). A cron is looked at only when a run may
+have happened since the last look: its status.nextRunDate has passed, or a run was still going.
+All due stateless crons of one server share one paged `POST /threads/search` (this cluster's
+threads; one cron alone: its own); a due thread cron costs one `GET /threads/{id}/runs`. So a pass
+where no cron's run time came makes no request for history at all, and one where M crons came
+makes ceil(threads/1000) + (thread crons among them) requests, plus a DELETE per pruned thread.
+
+The fold itself (counting once, status, Events, what to prune) is `history.fold`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from langgraph_cron import history, metrics
+from langgraph_cron.agent_server import AgentServerClient, AgentServerError
+from langgraph_cron.connections import Connection
+from langgraph_cron.kube import SecretNotFound
+from langgraph_cron.models import LangGraphCronSpec, parse_time
+from langgraph_cron.reconcile import CLUSTER_KEY, UID_KEY, InvalidSpec, parse_spec
+from langgraph_cron.schedule import upcoming_runs
+from langgraph_cron.service import CronObject, CronService
+
+logger = logging.getLogger(__name__)
+
+# Threads per page of POST /threads/search.
+THREAD_PAGE = 1000
+# Only what the fold reads: a thread's `values` can be as large as the graph's whole state. The
+# server does not let a search select `error` (measured: 422), so a newly failed run's error line
+# costs one GET of its thread: a request per failure, not per cron.
+THREAD_FIELDS = ["thread_id", "status", "metadata", "created_at", "updated_at"]
+# A thread cron's runs read per look (newest first): more than run between two looks.
+THREAD_CRON_RUNS = 50
+# A run may be stamped a little before its scheduled time (clocks, the scheduler's poll).
+SKEW = timedelta(seconds=5)
+
+
+@dataclass
+class Observation:
+    """One cron after a look: the status to write, its Events, what was newly counted, missed ticks."""
+
+    obj: CronObject
+    update: history.HistoryUpdate
+    missed: int = 0
+
+
+@dataclass
+class _Candidate:
+    obj: CronObject
+    spec: LangGraphCronSpec
+    connection: Connection
+    due: datetime | None
+
+
+class RunObserver:
+    def __init__(self, service: CronService, *, grace: float = 120.0) -> None:
+        self.service = service
+        self.grace = timedelta(seconds=grace)
+        # uid -> the scheduled run time to look for next (absent: take it from status.nextRunDate).
+        self._due: dict[str, datetime | None] = {}
+        # uid -> (resourceVersion, generation, spec, connection): a body seen before is not parsed again.
+        self._specs: dict[str, tuple[str | None, int | None, LangGraphCronSpec, Connection]] = {}
+        self.requests_last_pass = 0
+
+    def keep_only(self, uids: Iterable[str]) -> None:
+        live = set(uids)
+        for cache in (self._due, self._specs):
+            for uid in cache.keys() - live:
+                del cache[uid]
+
+    def _candidate(self, body: Mapping[str, Any], now: datetime) -> _Candidate | None:
+        meta, status = body["metadata"], body.get("status") or {}
+        if status.get("backend") == "cronJob" or not status.get("cronId"):
+            return None
+        uid, version, generation = meta["uid"], meta.get("resourceVersion"), meta.get("generation")
+        cached = self._specs.get(uid)
+        if cached is None or cached[0] != version:
+            if cached is not None and cached[1] != generation:
+                self._due.pop(uid, None)  # a new spec (re-enabled, new schedule): its status says when
+            try:
+                spec = parse_spec(dict(body.get("spec") or {}))
+                connection = self.service.connection(spec, meta["namespace"])
+            except InvalidSpec:
+                return None
+            cached = self._specs[uid] = (version, generation, spec, connection)
+        _, _, spec, connection = cached
+        if history.unavailable_reason(spec) is not None:
+            return None
+        active = bool(status.get("activeRuns"))
+        if uid in self._due:
+            due = self._due[uid]
+            if due is None and not active:
+                return None  # suspended or expired, and looked at since: no run is expected
+        elif status.get("nextRunDate"):
+            due = parse_time(status["nextRunDate"])  # no run time since the status was written: no look
+        else:
+            due = None  # suspended or expired: runs may have come before, unseen by this process; look once
+        if not active and due is not None and now < due:
+            return None  # no run time has come since the last look, and none is going
+        return _Candidate(CronObject.from_body(body, cluster=self.service.settings.cluster_id), spec, connection, due)
+
+    async def observe(self, bodies: Iterable[Mapping[str, Any]]) -> list[Observation]:
+        now = self.service.clock()
+        self.requests_last_pass = 0
+        stateless: dict[AgentServerClient, list[_Candidate]] = {}
+        thread_crons: list[tuple[AgentServerClient, _Candidate]] = []
+        for body in bodies:
+            candidate = self._candidate(body, now)
+            if candidate is None:
+                continue
+            try:
+                client = await self.service.client_for(candidate.connection)
+            except (SecretNotFound, InvalidSpec):
+                continue  # its own reconcile says why
+            if candidate.spec.thread_id:
+                thread_crons.append((client, candidate))
+            else:
+                stateless.setdefault(client, []).append(candidate)
+        observations: list[Observation] = []
+        for client, candidates in stateless.items():
+            try:
+                threads = await self._threads(client, candidates)
+            except AgentServerError as exc:
+                logger.warning("run history: cannot search the threads of %s: %s", client, exc)
+                continue
+            found = history.runs_from_threads(threads, secrets=client.secret_values)
+            for candidate in candidates:
+                runs = found.get(candidate.obj.identity.uid or "", [])
+                observations.append(await self._fold(client, candidate, runs, now, prune=True))
+        for client, candidate in thread_crons:
+            try:
+                self.requests_last_pass += 1
+                raw = await client.thread_runs_raw(candidate.spec.thread_id or "", limit=THREAD_CRON_RUNS)
+            except AgentServerError as exc:
+                logger.warning("run history: cannot read the runs of thread %s: %s", candidate.spec.thread_id, exc)
+                continue
+            runs = history.runs_from_thread_runs(raw, candidate.obj.identity.uid or "")
+            observations.append(await self._fold(client, candidate, runs, now, prune=False))
+        return observations
+
+    async def _threads(self, client: AgentServerClient, candidates: list[_Candidate]) -> list[dict[str, Any]]:
+        if len(candidates) == 1:
+            metadata = {UID_KEY: candidates[0].obj.identity.uid}
+        else:
+            metadata = {CLUSTER_KEY: self.service.settings.cluster_id}
+        threads: list[dict[str, Any]] = []
+        while True:
+            self.requests_last_pass += 1
+            page = await client.search_threads_raw(metadata=metadata, limit=THREAD_PAGE, offset=len(threads),
+                                                   select=THREAD_FIELDS)
+            threads.extend(page)
+            if len(page) < THREAD_PAGE:
+                return threads
+
+    async def _fold(self, client: AgentServerClient, candidate: _Candidate, runs: list[history.ObservedRun],
+                    now: datetime, *, prune: bool) -> Observation:
+        obj, spec = candidate.obj, candidate.spec
+        base = self.service.history.base(obj.identity.uid, obj.status)
+        if prune:  # stateless: the error of each newly failed run is on its thread
+            failed = {r.key for r in history.uncounted(base, runs) if r.failed and r.thread_id}
+            runs = [await self._with_error(client, r) if r.key in failed else r for r in runs]
+        update = history.fold(base, runs, now=now, limits=spec.history if prune else None,
+                              generation=obj.generation)
+        self.service.history.remember(obj.identity.uid, update.status)
+        for run in update.prune:
+            if run.thread_id is None or run.thread_id == spec.thread_id:
+                continue  # never a thread cron's thread, nor anything not made for a run of this cron
+            try:
+                self.requests_last_pass += 1
+                await client.delete_thread(run.thread_id, missing_ok=True)
+            except AgentServerError as exc:
+                logger.warning("run history: cannot prune thread %s: %s", run.thread_id, exc)
+        missed = self._advance(candidate, runs, update, now)
+        namespace, name = obj.identity.namespace, obj.identity.name
+        status = update.status
+        metrics.record_runs(namespace, name, update.counted, status.runs.consecutive_failures if status.runs else 0)
+        if missed:
+            metrics.MISSED_RUNS.labels(namespace, name).inc(missed)
+        return Observation(obj, update, missed=missed)
+
+    async def _with_error(self, client: AgentServerClient, run: history.ObservedRun) -> history.ObservedRun:
+        try:
+            self.requests_last_pass += 1
+            thread = await client.get_thread_raw(run.thread_id or "")
+        except AgentServerError as exc:
+            logger.warning("run history: cannot read thread %s: %s", run.thread_id, exc)
+            return run
+        return history.with_error(run, thread, secrets=client.secret_values)
+
+    def _advance(self, candidate: _Candidate, runs: list[history.ObservedRun], update: history.HistoryUpdate,
+                 now: datetime) -> int:
+        """Move the cron's due time on; 1 when its awaited run time passed the grace with no run."""
+        uid, spec, due = candidate.obj.identity.uid or "", candidate.spec, candidate.due
+        active = spec.enabled and not spec.is_expired(now)
+        upcoming = upcoming_runs(spec.schedule, spec.timezone, now, count=1) if active else []
+        following = upcoming[0] if upcoming else None
+        if due is None:
+            self._due[uid] = following
+            return 0
+        last_start = update.status.last_schedule_time
+        happened = any(r.start >= due - SKEW for r in runs) or (
+            last_start is not None and parse_time(last_start) >= due - SKEW)
+        if happened:
+            self._due[uid] = following
+            return 0
+        if now >= due + self.grace:
+            self._due[uid] = following
+            return 1 if active else 0
+        self._due[uid] = due  # not yet: look again next pass
+        return 0
