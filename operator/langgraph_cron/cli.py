@@ -8,6 +8,7 @@
     lgcron delete -f PATH... [--server URL]              delete the crons of those files
     lgcron demo                                          all of it on a local in-memory Agent Server
     lgcron audit [--server URL | --server-ref REF] [--delete]  list (delete) crons whose LangGraphCron is gone
+    lgcron history NAMESPACE/NAME | -f FILE              the last runs of a cron
 """
 
 from __future__ import annotations
@@ -112,6 +113,12 @@ def _audit(args: argparse.Namespace) -> int:
 
     return command(server=args.server, cluster=args.cluster, namespaces=args.namespace, delete=args.delete,
                    server_ref=args.server_ref)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from langgraph_cron.history_cli import command
+
+    return command(ref=args.ref, filenames=args.filename, server=args.server, limit=args.limit)
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -224,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--delete", action="store_true", help="delete the orphaned crons")
     audit.set_defaults(func=_audit)
+
+    runs = commands.add_parser(
+        "history",
+        help="the last runs of a cron: result, duration, error line",
+        description=(
+            "List the runs a cron's backend keeps (spec.runHistory's limits, a thread cron's thread, a CronJob's "
+            "Jobs), newest first. NAMESPACE/NAME reads the LangGraphCron with your kubeconfig and asks its server "
+            "with the key bound to it (read with your own rights); -f FILE asks LGCRON_SERVER_URL (or --server) "
+            "about a cron made by `lgcron apply`. Exit code 0, or 2 on errors."
+        ),
+    )
+    runs.add_argument("ref", nargs="?", metavar="NAMESPACE/NAME", help="the LangGraphCron")
+    runs.add_argument("-f", "--filename", action="append", metavar="PATH", help="the file of a cron made by `lgcron apply`")
+    runs.add_argument("--server", metavar="URL", help="file mode: Agent Server URL (default: LGCRON_SERVER_URL)")
+    runs.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+    runs.set_defaults(func=_history)
 
     from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
 

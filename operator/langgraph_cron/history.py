@@ -113,23 +113,24 @@ def runs_from_threads(threads: Iterable[Mapping[str, Any]], *, secrets: Iterable
     return found
 
 
+def run_from_raw(run: Mapping[str, Any]) -> ObservedRun | None:
+    """One run as the server returns it (GET /threads/{id}/runs)."""
+    result = _RUN_RESULTS.get(str(run.get("status")))
+    start = _time(run.get("created_at"))
+    if result is None or start is None:
+        return None
+    return ObservedRun(
+        key=str(run["run_id"]), result=result, start=start,
+        finish=None if result == "Running" else _time(run.get("updated_at")),
+        run_id=str(run["run_id"]), thread_id=str(run.get("thread_id") or ""),
+        error=f"the run ended with status {run.get('status')}" if result in ("Failed", "TimedOut") else None,
+    )
+
+
 def runs_from_thread_runs(runs: Iterable[Mapping[str, Any]], uid: str) -> list[ObservedRun]:
     """A thread cron's runs on its thread: only those the cron made (its uid in their metadata)."""
-    found = []
-    for run in runs:
-        if (run.get("metadata") or {}).get(UID_KEY) != uid:
-            continue  # the thread's own runs, not the cron's
-        result = _RUN_RESULTS.get(str(run.get("status")))
-        start = _time(run.get("created_at"))
-        if result is None or start is None:
-            continue
-        found.append(ObservedRun(
-            key=str(run["run_id"]), result=result, start=start,
-            finish=None if result == "Running" else _time(run.get("updated_at")),
-            run_id=str(run["run_id"]), thread_id=str(run.get("thread_id") or ""),
-            error=f"the run ended with status {run.get('status')}" if result in ("Failed", "TimedOut") else None,
-        ))
-    return found
+    found = (run_from_raw(run) for run in runs if (run.get("metadata") or {}).get(UID_KEY) == uid)
+    return [run for run in found if run is not None]
 
 
 def runs_from_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[ObservedRun]:
