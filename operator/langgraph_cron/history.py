@@ -207,11 +207,12 @@ def fold(previous: LangGraphCronStatus, runs: list[ObservedRun], *, now: datetim
             succeeded += 1
             streak = 0
 
-    # Move the cursor up to (not past) the oldest run still going: it is counted when it ends.
+    # Move the cursor up to (not past) the oldest run still going: it is counted when it ends. Runs
+    # at or after the cursor's time stay listed: start times can tie (Kubernetes stamps whole seconds).
     oldest_active = active[0].start if active else None
     settled = [r.start for r in finished if oldest_active is None or r.start < oldest_active]
     new_until = max([t for t in (until, *settled) if t is not None], default=None)
-    after = sorted({r.key for r in finished if new_until is None or r.start > new_until})
+    after = sorted({r.key for r in finished if new_until is None or r.start >= new_until})
     new_cursor = RunCursor(time=_iso(new_until), counted=after or None)
 
     status = previous.model_copy(deep=True)
@@ -241,7 +242,7 @@ def uncounted(previous: LangGraphCronStatus, runs: Iterable[ObservedRun]) -> lis
     """The finished runs the status' cursor has not counted yet, oldest first."""
     cursor = (previous.runs.cursor if previous.runs else None) or RunCursor()
     until, already = _time(cursor.time), set(cursor.counted or [])
-    return sorted((r for r in runs if r.result != "Running" and (until is None or r.start > until)
+    return sorted((r for r in runs if r.result != "Running" and (until is None or r.start >= until)
                    and r.key not in already), key=lambda r: (r.start, r.key))
 
 

@@ -445,11 +445,11 @@ class ActiveRun(CamelModel):
 
 
 class RunCursor(CamelModel):
-    """Where counting stopped: every finished run started at or before `time` is counted, and so are
-    the runs in `counted` (finished after an older run that was still going)."""
+    """Where counting stopped: every finished run started before `time` is counted, and so are the
+    runs in `counted` (started at or after it: a tie, or finished while an older run was still going)."""
 
-    time: str | None = Field(default=None, description="Runs started at or before this time are counted (RFC 3339).")
-    counted: list[str] | None = Field(default=None, description="Runs started after `time` already counted.")
+    time: str | None = Field(default=None, description="Runs started before this time are counted (RFC 3339).")
+    counted: list[str] | None = Field(default=None, description="Runs started at or after `time` already counted.")
 
 
 class RunCounters(CamelModel):

@@ -185,5 +185,24 @@ async def test_job_results_are_mirrored_into_status(kube, operator):
                                     "conditions": [{"type": "Complete", "status": "True"}]}},
                         content_type="application/merge-patch+json")
         obj = await kube.wait_for("cj-runs", lambda o: o["status"]["lastRun"]["result"] == "Succeeded")
-    assert obj["status"]["lastRun"] == {"jobName": "cj-runs-29000000", "result": "Succeeded",
-                                        "completionTime": "2026-11-22T06:00:09Z"}
+        last = obj["status"]["lastRun"]
+        assert (last["jobName"], last["completionTime"]) == ("cj-runs-29000000", "2026-11-22T06:00:09Z")
+        assert last["startTime"] and obj["status"]["lastSuccessfulTime"] == "2026-11-22T06:00:09Z"
+        assert obj["status"]["runs"]["succeeded"] == 1 and obj["status"]["runs"]["failed"] == 0
+        # A Job stopped by its deadline: the same fields as the agentServer backend's runs.
+        await kube.call("POST", jobs, {**job, "metadata": {**job["metadata"], "name": "cj-runs-29000060"}})
+        await kube.call("PATCH", api_path("batch/v1", "jobs", kube.namespace, "cj-runs-29000060", "status"),
+                        {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                                                    "message": "Job was active longer than specified deadline",
+                                                    "lastTransitionTime": "2026-11-22T06:10:00Z"}]}},
+                        content_type="application/merge-patch+json")
+        obj = await kube.wait_for("cj-runs", lambda o: o["status"]["runs"]["consecutiveFailures"] == 1)
+        events = await kube.events("cj-runs")
+    status = obj["status"]
+    assert status["runs"]["succeeded"] == 1 and status["runs"]["failed"] == 1
+    assert status["lastRun"]["jobName"] == "cj-runs-29000060" and status["lastRun"]["result"] == "TimedOut"
+    assert status["lastFailureTime"] == "2026-11-22T06:10:00Z"
+    last_run = next(c for c in status["conditions"] if c["type"] == "LastRunSucceeded")
+    assert (last_run["status"], last_run["reason"]) == ("False", "TimedOut")
+    assert [e["message"] for e in events if e["reason"] == "RunFailed"] == [
+        "Job cj-runs-29000060 timed out: Job was active longer than specified deadline"]

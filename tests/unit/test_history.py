@@ -47,7 +47,7 @@ def test_a_run_still_going_is_counted_when_it_ends_even_after_newer_runs_were_co
     ended = fold(going.status, [run(0), run(1), run(2, "Failed")], now=NOW)
     assert counters(ended.status) == (2, 1, 0)  # a success that ends last ends the failure streak
     assert ended.status.active_runs is None
-    assert ended.status.runs.cursor.time == "2026-12-02T09:02:00Z" and ended.status.runs.cursor.counted is None
+    assert ended.status.runs.cursor.time == "2026-12-02T09:02:00Z" and ended.status.runs.cursor.counted == ["t02"]
     # Pruned threads disappear from later looks: nothing is recounted, nothing lost.
     assert counters(fold(ended.status, [run(2, "Failed")], now=NOW).status) == (2, 1, 0)
 
@@ -122,3 +122,13 @@ def test_memory_is_newer_than_a_stale_body():
     stale = LangGraphCronStatus()  # the watch has not delivered the write yet
     assert counters(fold(memory.base("u1", stale), [run(0), run(1)], now=NOW).status) == (2, 0, 0)
     assert memory.base("other", stale) is stale
+
+
+def test_runs_starting_in_the_same_second_are_each_counted_once():
+    """Kubernetes stamps whole seconds: two Jobs created in one second tie on their start."""
+    a = ObservedRun(key="job-a", result="Succeeded", start=T0, finish=T0, job_name="job-a")
+    b = ObservedRun(key="job-b", result="Failed", start=T0, finish=T0, job_name="job-b")
+    first = fold(LangGraphCronStatus(), [a], now=NOW)
+    second = fold(first.status, [a, b], now=NOW)
+    assert counters(second.status) == (1, 1, 1) and [r.key for r in second.counted] == ["job-b"]
+    assert counters(fold(second.status, [a, b], now=NOW).status) == (1, 1, 1)
