@@ -85,6 +85,7 @@ def _reconcile_files(args: argparse.Namespace) -> int:
     async def reconcile() -> list:
         async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
             service = CronService(settings, http, kube=None)
+            service.prunes_history = False  # no operator will prune kept threads: the server's default
             action = files.apply if args.command == "apply" else files.delete
             return await action(service, documents)
 

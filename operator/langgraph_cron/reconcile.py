@@ -160,8 +160,13 @@ def _is_union_tag(part: Any) -> bool:
 # ---------------------------------------------------------------- desired cron
 
 
-def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, forward_end_time: bool) -> dict[str, Any]:
-    """The create-cron request body (snake_case) for this spec at time `now`."""
+def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, forward_end_time: bool,
+                 history_pruned: bool = False) -> dict[str, Any]:
+    """The create-cron request body (snake_case) for this spec at time `now`.
+
+    `history_pruned`: an operator keeps each run's thread for the run history and prunes them (the
+    agentServer backend); without one (`lgcron apply`, the cronJob backend's Pods) nobody would.
+    """
     dumped = spec.model_dump(by_alias=False, exclude_none=True, mode="json")
     body: dict[str, Any] = {
         "schedule": spec.schedule,
@@ -183,8 +188,9 @@ def desired_cron(spec: LangGraphCronSpec, identity: Identity, now: datetime, *, 
             del body["config"]
     if not spec.is_thread_cron:
         # Explicit, so the diff sees any change. Unset: keep the run's thread while run history is on
-        # (the operator prunes it beyond spec.runHistory), else the server's own default, delete.
-        body["on_run_completed"] = spec.on_run_completed or ("keep" if spec.history.enabled else "delete")
+        # and pruned (beyond spec.runHistory), else the server's own default, delete.
+        keep = history_pruned and spec.history.enabled
+        body["on_run_completed"] = spec.on_run_completed or ("keep" if keep else "delete")
     if forward_end_time and spec.end_time is not None:
         body["end_time"] = dumped["end_time"]
     return body

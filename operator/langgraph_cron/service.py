@@ -209,6 +209,8 @@ class CronService:
         # deletion skip the uid search. Only trusted when no other replica can act meanwhile.
         self._sole_crons: dict[str, tuple[str, str]] = {}
         self.remember_sole_crons = True
+        # Whether a run-history pass prunes kept threads (the operator); `lgcron apply` has none.
+        self.prunes_history = True
 
     # ------------------------------------------------------------ connection
     # Which server and credential: decided in connections.py; here only the reading of keys and
@@ -488,7 +490,8 @@ class CronService:
                 if spec is None:
                     continue
                 cron = client.parse(crons[0][2]) if len(crons) == 1 else None
-                desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
+                desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time,
+                                       history_pruned=self.prunes_history)
                 if (
                     cron is not None
                     and cron.cron_id == obj.status.cron_id
@@ -654,7 +657,8 @@ class CronService:
         *,
         moved_from: str | None = None,
     ) -> Cron:
-        desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time)
+        desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time,
+                                       history_pruned=self.prunes_history)
         if moved_from is not None:
             # No early status write while moving: status must name the old server until its cron is gone.
             on_cron_id = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from langgraph_cron.agent_server import AgentServerClient
@@ -92,6 +94,7 @@ async def test_apply_is_idempotent_and_delete_removes(tmp_path, agent_server, cl
     assert [c.cron_id for c in await client.search(metadata=tags)] == [cron.cron_id]
 
     path.write_text(path.read_text().replace("0 9 1 1 *", "30 9 1 1 *"))
+    # File mode has no operator to prune kept threads: it keeps them only when told (onRunCompleted: keep).
     assert lgcron("apply", "-f", str(path), server_url=agent_server.url).returncode == 0
     [updated] = await client.search(metadata=tags)
     assert (updated.cron_id, updated.schedule) == (cron.cron_id, "30 9 1 1 *")
@@ -141,3 +144,29 @@ def test_demo_runs_the_examples_end_to_end(tmp_path):
     assert "fast" in result.stdout and "True (Scheduled)" in result.stdout
     assert "finished: success" in result.stdout and "with input 'demo'" in result.stdout
     assert "deleted the demo crons" in result.stdout and "stopped the Agent Server" in result.stdout
+
+
+async def test_history_of_a_file_mode_cron_lists_its_runs(tmp_path, agent_server):
+    name = f"hist-{uuid.uuid4().hex[:6]}"
+    path = write(tmp_path, "every-second.yaml", f"""\
+        apiVersion: lgcron.io/v1alpha1
+        kind: LangGraphCron
+        metadata: {{name: {name}, namespace: files-history}}
+        spec: {{schedule: "* * * * * *", assistantId: agent, input: {{text: "fail: from a file"}}, onRunCompleted: keep}}
+    """)
+    # File mode has no operator to prune kept threads: it keeps them only when told (onRunCompleted: keep).
+    assert lgcron("apply", "-f", str(path), server_url=agent_server.url).returncode == 0
+    try:
+        await asyncio.sleep(3)
+        result = lgcron("history", "-f", str(path), "--limit", "2", server_url=agent_server.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        header, *rows = result.stdout.splitlines()
+        assert header.split()[:3] == ["RUN", "THREAD", "RESULT"] and 1 <= len(rows) <= 2
+        assert any("Failed" in row and "EchoFailed: fail: from a file" in row for row in rows), result.stdout
+    finally:
+        lgcron("delete", "-f", str(path), server_url=agent_server.url)
+        async with httpx.AsyncClient(base_url=agent_server.url, timeout=10) as raw:  # its kept threads too
+            for thread in (await raw.post("/threads/search", json={"metadata": {NAME_KEY: name}, "limit": 100})).json():
+                await raw.delete(f"/threads/{thread['thread_id']}")
+    bad = lgcron("history", "no-slash")
+    assert bad.returncode == 2 and bad.stderr.startswith("lgcron history: error:") and bad.stderr.count("\n") == 1

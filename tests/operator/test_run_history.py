@@ -6,6 +6,9 @@ starting with "fail:", so a change of input alone turns its runs from succeeding
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import pytest
 from operator_helpers import condition, is_ready, resource
 from prometheus_client import REGISTRY
@@ -44,6 +47,11 @@ async def test_runs_show_up_in_status_events_and_metrics_and_failures_alert(kube
         obj = await kube.wait_for("busy", lambda o: runs(o).get("consecutiveFailures", 1) == 0 and runs(o)[
             "succeeded"] > 2, timeout=60)
         events = await kube.events("busy")
+        code, out, err = await lgcron("history", f"{kube.namespace}/busy", "--limit", "3")
+        assert code == 0, out + err
+        header, *rows = out.splitlines()
+        assert header.split() == ["RUN", "THREAD", "RESULT", "STARTED", "DURATION", "ERROR"]
+        assert 1 <= len(rows) <= 3 and all(row.split()[2] in ("Succeeded", "Failed", "Running") for row in rows)
         await kube.delete("busy")
         await kube.wait_gone("busy", timeout=60)
     run_failed = [e for e in events if e["reason"] == "RunFailed"]
@@ -61,3 +69,14 @@ async def test_an_explicit_delete_of_run_threads_says_history_is_unavailable(kub
     unavailable = condition(obj, "LastRunSucceeded")
     assert (unavailable["status"], unavailable["reason"]) == ("Unknown", "HistoryUnavailable")
     assert "onRunCompleted: delete" in unavailable["message"]
+
+
+async def lgcron(*args: str) -> tuple[int, str, str]:
+    # A process of its own (KUBECONFIG and LGCRON_* come from the test's environment); kmock serves
+    # on this test's event loop, so wait for it asynchronously.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "langgraph_cron.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, out.decode(), err.decode()

@@ -170,10 +170,16 @@ def test_thread_cron_carries_no_on_run_completed():
 
 
 def test_run_history_keeps_stateless_threads_unless_the_user_chose_otherwise():
-    assert desired()["on_run_completed"] == "keep"  # history is on by default: the operator prunes
-    assert desired(onRunCompleted="delete")["on_run_completed"] == "delete"  # the user's choice stands
-    off = {"successfulRunsLimit": 0, "failedRunsLimit": 0}
-    assert desired(runHistory=off)["on_run_completed"] == "delete"  # history off: the server's default
+    spec_ = spec
+
+    def on_completion(pruned: bool = True, **spec) -> str:
+        return desired_cron(spec_(**spec), IDENTITY, NOW, forward_end_time=False,
+                            history_pruned=pruned)["on_run_completed"]
+
+    assert on_completion() == "keep"  # history is on by default: the operator prunes
+    assert on_completion(onRunCompleted="delete") == "delete"  # the user's choice stands
+    assert on_completion(runHistory={"successfulRunsLimit": 0, "failedRunsLimit": 0}) == "delete"  # history off
+    assert on_completion(pruned=False) == "delete"  # nobody prunes (lgcron apply, the cronJob backend)
 
 
 def test_end_time_is_not_forwarded_by_default_and_expiry_disables():
