@@ -245,3 +245,24 @@ async def test_a_cron_is_looked_at_only_when_a_run_may_have_happened(http, agent
         await looked_until(cron, observer, lambda s: s.runs.succeeded > counted)
     finally:
         await cron.delete()
+
+
+async def test_a_run_time_without_a_run_is_counted_as_missed(http, agent_server):
+    """The status says a run was due 10 minutes ago; the server has no run of it: after the grace
+    period that tick counts in lgcron_missed_runs_total, once."""
+    from datetime import timedelta
+
+    from langgraph_cron.models import format_time
+
+    service = make_service(http, agent_server.url)
+    observer = RunObserver(service, grace=60)
+    cron = Cron(service, {"schedule": "0 9 1 1 *"})
+    await cron.reconcile()
+    try:
+        before = metric("lgcron_missed_runs_total", cron)
+        cron.status = cron.status.model_copy(update={"next_run_date": format_time(service.clock() - timedelta(minutes=10))})
+        [seen] = await observer.observe([cron.body()])
+        assert seen.missed == 1 and metric("lgcron_missed_runs_total", cron) == before + 1
+        assert await observer.observe([cron.body()]) == []  # next look: at the next run time, not again now
+    finally:
+        await cron.delete()
