@@ -250,6 +250,7 @@ def build_cronjob_status(
             "assistant_id": None,
             "thread_id": spec.thread_id,
             "cron_job_name": cronjob["metadata"]["name"],
+            "effective_schedule": spec.schedule,
             "next_run_date": format_time(runs[0]) if runs else None,
             "upcoming_runs": [format_time(t) for t in runs] or None,
             "last_sync_time": format_time(now),

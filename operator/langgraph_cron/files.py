@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from langgraph_cron.models import GROUP, KIND, LangGraphCronSpec, LangGraphCronStatus
-from langgraph_cron.reconcile import Identity, InvalidSpec, parse_spec
+from langgraph_cron.reconcile import Identity, InvalidSpec, effective, parse_spec
 from langgraph_cron.schedule import upcoming_runs
 from langgraph_cron.service import CronObject, CronService, Result
 
@@ -109,9 +109,12 @@ def validate(paths: Iterable[str | Path], now: datetime | None = None) -> tuple[
         except InvalidSpec as exc:
             errors.append(f"{document.where}: {document.namespace}/{document.name or '?'}: {exc}")
             continue
-        runs = ", ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in upcoming_runs(spec.schedule, spec.timezone, now))
+        spread = effective(spec, document.namespace, document.name)
+        runs = ", ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in upcoming_runs(spread.schedule, spec.timezone, now))
         zone = spec.timezone or "UTC"
-        report.append(f"{document.where}: {document.namespace}/{document.name}: ok ({spec.backend}, {zone}); next runs: {runs}")
+        schedule = f"; effective schedule {spread.schedule!r}" if spread.schedule != spec.schedule else ""
+        report.append(f"{document.where}: {document.namespace}/{document.name}: ok ({spec.backend}, {zone}){schedule}; "
+                      f"next runs: {runs}")
     if not documents:
         errors.append("no LangGraphCron documents found")
     return report, errors

@@ -224,7 +224,9 @@ class LangGraphCronSpec(CamelModel):
         min_length=1,
         description=(
             "Cron expression: five fields (minute hour day-of-month month day-of-week), an optional "
-            "sixth seconds field, or a macro such as @hourly. Interpreted in spec.timezone."
+            "sixth seconds field, or a macro such as @hourly. Interpreted in spec.timezone. An H in the "
+            "minute or hour field (H, H/15, H(0-29), H(0-29)/10) spreads crons: it becomes a value derived "
+            "from a stable hash of namespace/name (status.effectiveSchedule shows the result)."
         ),
     )
     timezone: str | None = Field(
@@ -476,6 +478,9 @@ class LangGraphCronStatus(CamelModel):
     )
     thread_id: str | None = Field(default=None, description="Thread of a thread cron.")
     assistant_id: str | None = Field(default=None, description="Assistant UUID the server resolved.")
+    effective_schedule: str | None = Field(
+        default=None, description="The schedule sent to the backend: spec.schedule with any H expanded."
+    )
     next_run_date: str | None = Field(default=None, description="Next run time reported by the server (RFC 3339).")
     upcoming_runs: list[str] | None = Field(default=None, description="The next three run times (RFC 3339, UTC).")
     last_sync_time: str | None = Field(default=None, description="When the cron was last confirmed in sync.")

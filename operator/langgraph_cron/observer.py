@@ -23,7 +23,7 @@ from langgraph_cron.agent_server import AgentServerClient, AgentServerError
 from langgraph_cron.connections import Connection
 from langgraph_cron.kube import SecretNotFound
 from langgraph_cron.models import LangGraphCronSpec, parse_time
-from langgraph_cron.reconcile import CLUSTER_KEY, UID_KEY, InvalidSpec, parse_spec
+from langgraph_cron.reconcile import CLUSTER_KEY, UID_KEY, InvalidSpec, effective, parse_spec
 from langgraph_cron.schedule import upcoming_runs
 from langgraph_cron.service import CronObject, CronService
 
@@ -84,7 +84,7 @@ class RunObserver:
             if cached is not None and cached[1] != generation:
                 self._due.pop(uid, None)  # a new spec (re-enabled, new schedule): its status says when
             try:
-                spec = parse_spec(dict(body.get("spec") or {}))
+                spec = effective(parse_spec(dict(body.get("spec") or {})), meta["namespace"], meta["name"])
                 connection = self.service.connection(spec, meta["namespace"])
             except InvalidSpec:
                 return None

@@ -23,7 +23,7 @@ from langgraph_cron.models import (
     format_time,
     nesting_depth,
 )
-from langgraph_cron.schedule import upcoming_runs, validate_kubernetes_schedule
+from langgraph_cron.schedule import expand_spread, has_spread, upcoming_runs, validate_kubernetes_schedule
 
 # Reserved metadata keys stamped on every cron, so a cron can always be traced to its resource
 # (and adopted after a crash) even when status.cronId was never written.
@@ -131,7 +131,7 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
         raise InvalidSpec("spec.onRunCompleted: applies only to stateless crons; remove it or remove threadId")
     if spec.backend == "cronJob":
         try:
-            validate_kubernetes_schedule(spec.schedule)
+            validate_kubernetes_schedule(expand_spread(spec.schedule, "validation"))
         except ValueError as exc:
             raise InvalidSpec(f"spec.schedule: {exc}") from None
     return spec
@@ -155,6 +155,13 @@ def _check_size_and_depth(raw: dict[str, Any]) -> None:
 def _is_union_tag(part: Any) -> bool:
     """pydantic names union alternatives in error locations (e.g. "list[str]"); users never wrote those."""
     return isinstance(part, str) and ("[" in part or "'" in part or part in {"str", "int", "bool", "float"})
+
+
+def effective(spec: LangGraphCronSpec, namespace: str, name: str) -> LangGraphCronSpec:
+    """The spec as the backend gets it: any H of its schedule expanded for this namespace/name."""
+    if not has_spread(spec.schedule):
+        return spec
+    return spec.model_copy(update={"schedule": expand_spread(spec.schedule, f"{namespace}/{name}")})
 
 
 # ---------------------------------------------------------------- desired cron
@@ -375,6 +382,7 @@ def build_status(
         status.thread_id = spec.thread_id if spec else None
         status.last_sync_time = format_time(now)
         active = spec is not None and spec.enabled and not spec.is_expired(now)
+        status.effective_schedule = spec.schedule if spec else None
         status.next_run_date = format_time(cron.next_run_date) if active and cron.next_run_date else None
         status.upcoming_runs = (
             [format_time(t) for t in upcoming_runs(spec.schedule, spec.timezone, now)] if active and spec else None

@@ -8,14 +8,71 @@ what the server would, before any request, and predicts the same run times.
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
 
+# ---------------------------------------------------------------- spread schedules (Jenkins' H)
+
+# Field positions in both five- and six-field forms (croniter's seconds field comes last).
+_FIELD_NAMES = ["minute", "hour", "day-of-month", "month", "day-of-week", "seconds"]
+_SPREAD_BOUNDS = {0: (0, 59), 1: (0, 23)}  # H is allowed in the minute and hour fields only
+_SPREAD = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
+
+
+def has_spread(expression: str) -> bool:
+    return "H" in expression and not expression.startswith("@")
+
+
+def expand_spread(expression: str, seed: str) -> str:
+    """`expression` with each H in the minute or hour field replaced by a value derived from a stable
+    hash of `seed` (namespace/name): H, H/STEP, H(A-B) and H(A-B)/STEP, as Jenkins spreads jobs. The
+    same seed gives the same schedule on every operator and across restarts. ValueError names the
+    field of an H anywhere else."""
+    if not has_spread(expression):
+        return expression
+    fields = expression.split()
+    for index, field in enumerate(fields):
+        if "H" not in field:
+            continue
+        name = _FIELD_NAMES[index] if index < len(_FIELD_NAMES) else f"field {index + 1}"
+        if index not in _SPREAD_BOUNDS:
+            raise ValueError(f"H is allowed only in the minute and hour fields, not in the {name} field ({field!r})")
+        fields[index] = ",".join(_spread(part, seed, index, name) for part in field.split(","))
+    return " ".join(fields)
+
+
+def _spread(part: str, seed: str, index: int, name: str) -> str:
+    if "H" not in part:
+        return part
+    match = _SPREAD.match(part)
+    if match is None:
+        raise ValueError(f"{part!r} in the {name} field: use H, H/STEP, H(A-B) or H(A-B)/STEP")
+    low, high = _SPREAD_BOUNDS[index]
+    if match[1] is not None:
+        low, high = int(match[1]), int(match[2])
+        bounds = _SPREAD_BOUNDS[index]
+        if not bounds[0] <= low <= high <= bounds[1]:
+            raise ValueError(f"{part!r} in the {name} field: the range must lie within {bounds[0]}-{bounds[1]}")
+    # A hash of its own per field: the minute and the hour of one resource vary independently.
+    value = int.from_bytes(hashlib.sha256(f"{seed}#{index}".encode()).digest()[:8], "big")
+    if match[3] is not None:
+        step = int(match[3])
+        if step < 1:
+            raise ValueError(f"{part!r} in the {name} field: the step must be at least 1")
+        return f"{low + value % min(step, high - low + 1)}-{high}/{step}"
+    return str(low + value % (high - low + 1))
+
+
 def validate_schedule(expression: str) -> None:
-    """Raise ValueError with a user-facing reason when the Agent Server would not accept `expression`."""
+    """Raise ValueError with a user-facing reason when the Agent Server would not accept `expression`
+    (H fields are checked for their form, then as any value they can take)."""
+    if has_spread(expression):
+        expression = expand_spread(expression, "validation")
     problem = _schedule_problem(expression)
     if problem is not None:
         raise ValueError(problem)

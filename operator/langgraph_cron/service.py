@@ -59,6 +59,7 @@ from langgraph_cron.reconcile import (
     ServerNotAllowed,
     build_status,
     desired_cron,
+    effective,
     observed_cron,
     parse_spec,
     plan_update,
@@ -171,7 +172,8 @@ class _Candidate:
     def parsed_spec(self, service: CronService) -> LangGraphCronSpec | None:
         if self.spec is None:
             try:
-                self.spec = parse_spec(self.object(service).raw_spec)
+                obj = self.object(service)
+                self.spec = effective(parse_spec(obj.raw_spec), obj.identity.namespace, obj.identity.name)
             except InvalidSpec:
                 return None
         return self.spec
@@ -370,7 +372,7 @@ class CronService:
         self._sole_crons.pop(obj.identity.uid, None)
         spec: LangGraphCronSpec | None = None
         try:
-            spec = parse_spec(obj.raw_spec)
+            spec = effective(parse_spec(obj.raw_spec), obj.identity.namespace, obj.identity.name)
             target = self.connection(spec, obj.identity.namespace)
             url = target.url
             if spec.backend == "cronJob":
@@ -451,7 +453,7 @@ class CronService:
             self._fingerprints.pop(meta["uid"], None)
             obj = self._object(body)
             try:
-                spec = parse_spec(obj.raw_spec)
+                spec = effective(parse_spec(obj.raw_spec), obj.identity.namespace, obj.identity.name)
                 connection = self.connection(spec, obj.identity.namespace)
             except InvalidSpec as exc:
                 ready = obj.status.condition("Ready")
