@@ -240,6 +240,15 @@ CASES: list[Case] = [
     _c("server-url-without-host", {"server": {"url": "http://"}}, "spec.server.url"),
     _c("server-url-with-credentials", {"server": {"url": "https://ops:pw@my-deployment.example.com"}},
        "spec.server.url"),
+    # ---------------------------------------------------------------- failurePolicy, maxRuns, runTimeoutSeconds
+    _c("pause-after-zero-failures", {"failurePolicy": {"pauseAfterConsecutiveFailures": 0}},
+       "spec.failurePolicy.pauseAfterConsecutiveFailures", schema_rejects=True),
+    _c("failure-policy-not-an-object", {"failurePolicy": "pause"}, "spec.failurePolicy", schema_rejects=True),
+    _c("max-runs-zero", {"maxRuns": 0}, "spec.maxRuns", schema_rejects=True),
+    _c("max-runs-a-string", {"maxRuns": "ten"}, "spec.maxRuns", schema_rejects=True),
+    _c("run-timeout-negative", {"runTimeoutSeconds": -5}, "spec.runTimeoutSeconds", schema_rejects=True),
+    _c("schedule-h-in-day-of-month", {"schedule": "0 9 H * *"}, "spec.schedule"),
+    _c("schedule-h-range-out-of-bounds", {"schedule": "H(0-99) 9 * * *"}, "spec.schedule"),
     # ---------------------------------------------------------------- serverRef
     _c("server-ref-and-inline-server",
        {"serverRef": {"name": "shared"}, "server": {"url": "https://my-deployment.example.com"}},

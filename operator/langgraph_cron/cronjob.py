@@ -23,7 +23,6 @@ from langgraph_cron.models import (
     SecretKeyRef,
     format_time,
 )
-from langgraph_cron.history import HISTORY_FIELDS, HistoryUpdate, fold, runs_from_jobs
 from langgraph_cron.reconcile import Identity, Outcome, build_status, desired_cron
 from langgraph_cron.schedule import upcoming_runs
 
@@ -114,8 +113,11 @@ def build_cronjob(spec: LangGraphCronSpec, identity: Identity, target: InvokerTa
         "backoffLimit": 0,
         "template": {"metadata": pod_metadata, "spec": pod_spec},
     }
-    if options.active_deadline_seconds is not None:
-        job_spec["activeDeadlineSeconds"] = options.active_deadline_seconds
+    # spec.runTimeoutSeconds is the Job's deadline unless cronJob.activeDeadlineSeconds says otherwise;
+    # `lgcron invoke` cancels the run when the deadline stops its Pod (SIGTERM).
+    deadline = options.active_deadline_seconds or spec.run_timeout_seconds
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = deadline
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -235,13 +237,11 @@ def build_cronjob_status(
     now: datetime,
     spec: LangGraphCronSpec,
     cronjob: dict[str, Any],
-    jobs: list[dict[str, Any]],
-) -> HistoryUpdate:
-    """The status of the cronJob backend, with its Jobs folded into the run history (counted once
-    each, like the agentServer backend's runs): the status plus the runs' Events."""
+) -> LangGraphCronStatus:
+    """The status of the cronJob backend (its Jobs are folded into the run history by the caller)."""
     status = build_status(previous, outcome=outcome, generation=generation, now=now)
     runs = [] if is_suspended(spec, now) else upcoming_runs(spec.schedule, spec.timezone, now)
-    status = status.model_copy(
+    return status.model_copy(
         update={
             "backend": "cronJob",
             "cron_id": None,
@@ -256,9 +256,28 @@ def build_cronjob_status(
             "last_sync_time": format_time(now),
         }
     )
-    if previous.backend != "cronJob":  # the server's runs are not this backend's history
-        status = status.model_copy(update={field: None for field in HISTORY_FIELDS})
-    return fold(status, runs_from_jobs(jobs), now=now, generation=generation)
+
+
+def job_from_cronjob(cronjob: dict[str, Any], name: str, annotations: dict[str, str]) -> dict[str, Any]:
+    """A Job from the CronJob's template, owned by it, as `kubectl create job --from=cronjob/NAME` makes one."""
+    template = cronjob["spec"]["jobTemplate"]
+    meta = template.get("metadata") or {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": cronjob["metadata"]["namespace"],
+            "labels": {**(meta.get("labels") or {}), **(cronjob["metadata"].get("labels") or {})},
+            "annotations": {**(meta.get("annotations") or {}), "cronjob.kubernetes.io/instantiate": "manual",
+                            **annotations},
+            "ownerReferences": [{
+                "apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob["metadata"]["name"],
+                "uid": cronjob["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
+            }],
+        },
+        "spec": template["spec"],
+    }
 
 
 def refreshed_cronjob_schedule(previous: LangGraphCronStatus, spec: LangGraphCronSpec, now: datetime) -> LangGraphCronStatus:

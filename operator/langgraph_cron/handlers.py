@@ -281,6 +281,8 @@ async def _observe_runs(memo: kopf.Memo, snapshot: dict[str, Any]) -> None:
         if body is not None:
             for event in update.events:
                 memo.events.post(body, event.type, event.reason, event.message)
+            if seen.requeue:  # paused, or out of budget: its backend is disabled by a reconcile
+                _requeue(memo, [body])
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})

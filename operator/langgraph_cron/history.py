@@ -182,11 +182,16 @@ def _describe(run: ObservedRun) -> str:
 
 
 def fold(previous: LangGraphCronStatus, runs: list[ObservedRun], *, now: datetime,
-         limits: RunHistoryOptions | None = None, generation: int | None = None) -> HistoryUpdate:
+         limits: RunHistoryOptions | None = None, generation: int | None = None,
+         timed_out: Iterable[str] = ()) -> HistoryUpdate:
     """The status after observing `runs` (everything the backend keeps now), counting each run once.
 
-    `limits`: prune finished runs beyond them (stateless crons' kept threads only).
+    `limits`: prune finished runs beyond them (stateless crons' kept threads only). `timed_out`: runs
+    just cancelled for spec.runTimeoutSeconds; they (and those of earlier passes, kept in status) are
+    TimedOut whatever the server says of them afterwards.
     """
+    cancelled = set(timed_out) | set((previous.runs.timed_out if previous.runs else None) or [])
+    runs = [_as_timed_out(r, now) if r.key in cancelled and r.result != "TimedOut" else r for r in runs]
     counters = previous.runs or RunCounters()
     until = _time((counters.cursor or RunCursor()).time)
     finished = [r for r in runs if r.result != "Running"]
@@ -216,7 +221,12 @@ def fold(previous: LangGraphCronStatus, runs: list[ObservedRun], *, now: datetim
     new_cursor = RunCursor(time=_iso(new_until), counted=after or None)
 
     status = previous.model_copy(deep=True)
-    status.runs = RunCounters(succeeded=succeeded, failed=failed, consecutive_failures=streak, cursor=new_cursor)
+    still_kept = sorted(cancelled & {r.key for r in runs})
+    newest_failure = max((r for r in finished if r.failed), key=lambda r: (r.start, r.key), default=None)
+    status.runs = RunCounters(succeeded=succeeded, failed=failed, consecutive_failures=streak, cursor=new_cursor,
+                              remaining=counters.remaining, timed_out=still_kept or None,
+                              last_error=(newest_failure.error or newest_failure.result) if newest_failure
+                              else counters.last_error)
     newest = max(runs, key=lambda r: (r.start, r.key), default=None)
     if newest is not None:
         status.last_run = LastRun(
@@ -253,6 +263,11 @@ def with_error(run: ObservedRun, thread: Mapping[str, Any], *, secrets: Iterable
         return run
     line = error_line(f"{error.get('error')}: {error.get('message')}", secrets=secrets)
     return ObservedRun(**{**run.__dict__, "error": line})
+
+
+def _as_timed_out(run: ObservedRun, now: datetime) -> ObservedRun:
+    return ObservedRun(**{**run.__dict__, "result": "TimedOut", "finish": run.finish or now,
+                          "error": "cancelled: it ran longer than spec.runTimeoutSeconds"})
 
 
 def _beyond_limits(finished: list[ObservedRun], limits: RunHistoryOptions) -> list[ObservedRun]:

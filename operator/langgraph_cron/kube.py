@@ -199,6 +199,14 @@ class KubeClient:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(encoded).decode().strip()
 
+    async def create_job(self, job: dict[str, Any]) -> None:
+        """Create a Job; one of that name existing already is no error (a trigger retried)."""
+        try:
+            await self._request("POST", _path("batch/v1", "jobs", job["metadata"]["namespace"]), job)
+        except KubernetesApiError as exc:
+            if exc.status != 409:
+                raise
+
     async def read_configmap_value(self, namespace: str, name: str, key: str) -> str:
         try:
             config_map = await self._request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")

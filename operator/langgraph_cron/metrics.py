@@ -85,6 +85,10 @@ MISSED_RUNS = Counter(
     "lgcron_missed_runs_total", "Scheduled run times of each LangGraphCron that produced no run within the grace period.",
     ["namespace", "name"],
 )
+PAUSED = Gauge(
+    "lgcron_paused", "1 while failurePolicy keeps a LangGraphCron paused after failed runs, else 0.",
+    ["namespace", "name"],
+)
 RESULT_LABELS = {"Succeeded": "succeeded", "Failed": "failed", "TimedOut": "timed_out"}
 
 
@@ -106,7 +110,7 @@ def forget_cron(namespace: str, name: str) -> None:
                 metric.remove(namespace, name, result)
             except KeyError:
                 pass
-    for metric in (CONSECUTIVE_FAILURES, MISSED_RUNS):
+    for metric in (CONSECUTIVE_FAILURES, MISSED_RUNS, PAUSED):
         try:
             metric.remove(namespace, name)
         except KeyError:

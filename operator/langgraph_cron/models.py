@@ -219,6 +219,17 @@ class RunHistoryOptions(CamelModel):
         return self.successful_runs_limit > 0 or self.failed_runs_limit > 0
 
 
+class FailurePolicy(CamelModel):
+    pause_after_consecutive_failures: int | None = Field(
+        default=None, ge=1, le=1000,
+        description=(
+            "Pause the cron (disable it on its backend, spec unchanged) after this many failed runs in a row. "
+            "It resumes only when a person acts: a spec change, a new lgcron.io/resume annotation value, or "
+            "`lgcron resume`. Off by default."
+        ),
+    )
+
+
 class LangGraphCronSpec(CamelModel):
     schedule: str = Field(
         min_length=1,
@@ -307,6 +318,22 @@ class LangGraphCronSpec(CamelModel):
             "Run history (on by default, 3 succeeded and 1 failed run): the operator keeps the threads of "
             "stateless runs (onRunCompleted: keep, unless set) and prunes them beyond these limits itself, "
             "so status, Events and metrics can say whether runs happened and succeeded. Both limits 0: off."
+        ),
+    )
+    failure_policy: FailurePolicy | None = Field(default=None, description="What to do about failing runs.")
+    max_runs: int | None = Field(
+        default=None, ge=1,
+        description=(
+            "Run budget: after this many counted runs (scheduled and triggered alike: each costs the same) the "
+            "cron is disabled (reason RunBudgetExhausted). Raising it re-enables the cron. With endTime, "
+            "whichever comes first stops it."
+        ),
+    )
+    run_timeout_seconds: int | None = Field(
+        default=None, ge=1,
+        description=(
+            "A run still going after this many seconds is cancelled on the server and counted TimedOut (a "
+            "failure for failurePolicy). cronJob backend: the Job's activeDeadlineSeconds."
         ),
     )
     deletion_policy: DeletionPolicy = Field(
@@ -458,7 +485,28 @@ class RunCounters(CamelModel):
     succeeded: int = Field(default=0, ge=0, description="Runs that succeeded, counted once each.")
     failed: int = Field(default=0, ge=0, description="Runs that failed or timed out, counted once each.")
     consecutive_failures: int = Field(default=0, ge=0, description="Failed runs since the last success.")
+    remaining: int | None = Field(default=None, ge=0, description="spec.maxRuns minus the runs counted so far.")
+    last_error: str | None = Field(default=None, description="The error line of the newest failed run.")
     cursor: RunCursor | None = Field(default=None, description="Where counting stopped (survives restarts).")
+    timed_out: list[str] | None = Field(
+        default=None, description="Runs cancelled for spec.runTimeoutSeconds, still kept by the backend."
+    )
+
+
+class PauseState(CamelModel):
+    since: str = Field(description="When the cron was paused (RFC 3339).")
+    consecutive_failures: int = Field(description="Failed runs in a row that paused it.")
+    last_error: str | None = Field(default=None, description="The last failed run's error line.")
+    generation: int | None = Field(default=None, description="metadata.generation when it was paused.")
+
+
+class TriggerState(CamelModel):
+    value: str = Field(description="The lgcron.io/trigger value handled last.")
+    time: str | None = Field(default=None, description="When it was handled (RFC 3339).")
+    run_id: str | None = Field(default=None, description="The run it started.")
+    thread_id: str | None = Field(default=None, description="That run's thread.")
+    job_name: str | None = Field(default=None, description="cronJob backend: the Job it created.")
+    refused: str | None = Field(default=None, description="Why no run was started, if none was.")
 
 
 class LangGraphCronStatus(CamelModel):
@@ -492,6 +540,11 @@ class LangGraphCronStatus(CamelModel):
     last_run: LastRun | None = Field(default=None, description="The newest run (or Job): its result and times.")
     active_runs: list[ActiveRun] | None = Field(default=None, description="Runs in progress.")
     runs: RunCounters | None = Field(default=None, description="Run counters and the counting cursor.")
+    paused: PauseState | None = Field(
+        default=None, description="Set while failurePolicy has paused the cron; a person resumes it."
+    )
+    last_trigger: TriggerState | None = Field(default=None, description="The last lgcron.io/trigger handled.")
+    last_resume: str | None = Field(default=None, description="The last lgcron.io/resume value handled.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         description=(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from langgraph_cron import history, metrics
+from langgraph_cron import history, metrics, runcontrol
 from langgraph_cron.agent_server import AgentServerClient, AgentServerError
 from langgraph_cron.connections import Connection
 from langgraph_cron.kube import SecretNotFound
@@ -48,6 +48,8 @@ class Observation:
     obj: CronObject
     update: history.HistoryUpdate
     missed: int = 0
+    # It has just been paused or run out of budget: its backend must be disabled (a reconcile).
+    requeue: bool = False
 
 
 @dataclass
@@ -162,11 +164,22 @@ class RunObserver:
                     now: datetime, *, prune: bool) -> Observation:
         obj, spec = candidate.obj, candidate.spec
         base = self.service.history.base(obj.identity.uid, obj.status)
+        timed_out = []
+        if spec.run_timeout_seconds is not None:
+            deadline = timedelta(seconds=spec.run_timeout_seconds)
+            for run in runs:
+                if run.result == "Running" and now - run.start > deadline and await self._cancel(client, run):
+                    timed_out.append(run.key)
         if prune:  # stateless: the error of each newly failed run is on its thread
             failed = {r.key for r in history.uncounted(base, runs) if r.failed and r.thread_id}
             runs = [await self._with_error(client, r) if r.key in failed else r for r in runs]
         update = history.fold(base, runs, now=now, limits=spec.history if prune else None,
-                              generation=obj.generation)
+                              generation=obj.generation, timed_out=timed_out)
+        control = runcontrol.apply_controls(spec, update.status, generation=obj.generation,
+                                            annotations=obj.annotations, now=now)
+        update.status = control.status
+        update.events.extend(control.events)
+        metrics.PAUSED.labels(obj.identity.namespace, obj.identity.name).set(1 if control.status.paused else 0)
         self.service.history.remember(obj.identity.uid, update.status)
         for run in update.prune:
             if run.thread_id is None or run.thread_id == spec.thread_id:
@@ -182,7 +195,25 @@ class RunObserver:
         metrics.record_runs(namespace, name, update.counted, status.runs.consecutive_failures if status.runs else 0)
         if missed:
             metrics.MISSED_RUNS.labels(namespace, name).inc(missed)
-        return Observation(obj, update, missed=missed)
+        return Observation(obj, update, missed=missed, requeue=control.newly_stopped)
+
+    async def _cancel(self, client: AgentServerClient, run: history.ObservedRun) -> bool:
+        """Cancel a run past spec.runTimeoutSeconds (a stateless run's id is read from its thread)."""
+        try:
+            run_id = run.run_id
+            if run_id is None:
+                self.requests_last_pass += 1
+                active = [r for r in await client.thread_runs_raw(run.thread_id or "", limit=5)
+                          if r.get("status") in ("pending", "running")]
+                if not active:
+                    return False  # it ended meanwhile: what it did stands
+                run_id = str(active[0]["run_id"])
+            self.requests_last_pass += 1
+            await client.cancel_run(run.thread_id or "", run_id)
+        except AgentServerError as exc:
+            logger.warning("run deadline: cannot cancel the run on thread %s: %s", run.thread_id, exc)
+            return False
+        return True
 
     async def _with_error(self, client: AgentServerClient, run: history.ObservedRun) -> history.ObservedRun:
         try:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from langgraph_cron import connections, history, metrics
+from langgraph_cron import connections, history, metrics, runcontrol
 from langgraph_cron.agent_server import (
     AgentServerClient,
     AgentServerError,
@@ -41,10 +41,16 @@ from langgraph_cron.cronjob import (
     cronjob_name,
     cronjob_update,
     is_controlled_by,
+    job_from_cronjob,
+    run_request,
 )
 from langgraph_cron.kube import KubernetesApiError, SecretNotFound
 from langgraph_cron.models import (
+    RESERVED_METADATA_PREFIX,
+    ActiveRun,
     LangGraphCronSpec,
+    TriggerState,
+    format_time,
     LangGraphCronStatus,
     SecretKeyRef,
     parse_time,
@@ -85,6 +91,7 @@ class KubeApi(Protocol):
     async def patch_cronjob(self, namespace: str, name: str, merge_patch: dict[str, Any]) -> dict[str, Any] | None: ...
     async def delete_cronjob(self, namespace: str, name: str) -> None: ...
     async def list_jobs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]: ...
+    async def create_job(self, job: dict[str, Any]) -> None: ...
 
 
 class CronJobConflict(Exception):
@@ -102,6 +109,7 @@ class CronObject:
     raw_spec: dict[str, Any]
     status: LangGraphCronStatus
     resource_version: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: Any, *, cluster: str | None = None) -> CronObject:
@@ -112,6 +120,8 @@ class CronObject:
             raw_spec=dict(body.get("spec") or {}),
             status=LangGraphCronStatus.model_validate(dict(body.get("status") or {})),
             resource_version=meta.get("resourceVersion"),
+            # Only the operator's own (lgcron.io/trigger, lgcron.io/resume): the rest is none of its business.
+            annotations={k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(RESERVED_METADATA_PREFIX)},
         )
 
 
@@ -370,6 +380,8 @@ class CronService:
         # Whatever happens below may leave other crons behind (a failed delete, a lost create
         # response): only a completed _ensure says again which cron is the only one.
         self._sole_crons.pop(obj.identity.uid, None)
+        # Newer than the body when a status write has not come back through the watch yet.
+        previous = self.history.base(obj.identity.uid, obj.status)
         spec: LangGraphCronSpec | None = None
         try:
             spec = effective(parse_spec(obj.raw_spec), obj.identity.namespace, obj.identity.name)
@@ -378,43 +390,114 @@ class CronService:
             if spec.backend == "cronJob":
                 # Never both live: the server cron goes first, and the CronJob follows in the same pass.
                 await self._retire_server_crons(obj, spec, target, events)
-                cronjob, jobs = await self._ensure_cronjob(spec, obj, target, now, events)
+                # The Jobs first: a failure streak they show may pause the CronJob in this same pass.
+                jobs = await self._require_kube().list_jobs(obj.identity.namespace, f"{UID_LABEL}={obj.identity.uid}")
+                folded = history.fold(previous, history.runs_from_jobs(jobs), now=now, generation=obj.generation)
+                events.extend(EventRecord(e.type, e.reason, e.message) for e in folded.events)
+                metrics.record_runs(obj.identity.namespace, obj.identity.name, folded.counted,
+                                    folded.status.runs.consecutive_failures if folded.status.runs else 0)
+                control = self._controls(spec, folded.status, obj, now, events)
+                cronjob = await self._ensure_cronjob(self._backend_spec(spec, control), obj, target, now, events)
+                status = build_cronjob_status(control.status, outcome=control.stopped or Outcome.ready(spec, now),
+                                              generation=obj.generation, now=now, spec=self._backend_spec(spec, control),
+                                              cronjob=cronjob)
+                await self._handle_trigger(spec, control, status, obj, now, events, cronjob=cronjob)
             else:
                 await self._retire_cronjob(obj, events)
+                control = self._controls(spec, previous, obj, now, events)
+                backend_spec = self._backend_spec(spec, control)
                 client = await self.client_for(target)
                 moved_from = obj.status.server_url if obj.status.server_url not in (None, url) else None
                 # Create on the new server first, then delete from the old: never a moment without a
                 # cron, and status keeps naming the old one until it is gone (a crash retries both).
-                cron = await self._ensure(client, spec, obj, now, events, url, on_cron_id, moved_from=moved_from)
+                cron = await self._ensure(client, backend_spec, obj, now, events, url, on_cron_id, moved_from=moved_from)
                 if moved_from is not None:
                     # `keep`: two URLs of one server (an alias) show the same cron on both.
                     await self._delete_from(obj, spec, moved_from, events, why=f"it moved to {url}", keep=cron.cron_id)
                 self._remember_sole_cron(obj.identity.uid, url, cron.cron_id)
+                status = build_status(
+                    control.status, outcome=control.stopped or Outcome.ready(spec, now), generation=obj.generation,
+                    now=now, spec=backend_spec, cron=cron, server_url=url,
+                    server_ref=target.via.ref if target.via else None,
+                )
+                status.conditions = history.with_condition(
+                    status.conditions, history.availability_condition(spec, status, obj.generation), now)
+                await self._handle_trigger(spec, control, status, obj, now, events, client=client)
         except (InvalidSpec, SecretNotFound, AgentServerError, CronJobConflict, KubernetesApiError) as exc:
             return self._failure(obj, exc, attempt, now, events)
-        outcome = Outcome.ready(spec, now)
-        # Newer than the body when a status write has not come back through the watch yet.
-        previous = self.history.base(obj.identity.uid, obj.status)
-        if spec.backend == "cronJob":
-            update = build_cronjob_status(
-                previous, outcome=outcome, generation=obj.generation, now=now, spec=spec, cronjob=cronjob, jobs=jobs
-            )
-            status = update.status
-            events.extend(EventRecord(e.type, e.reason, e.message) for e in update.events)
-            metrics.record_runs(obj.identity.namespace, obj.identity.name, update.counted,
-                                status.runs.consecutive_failures if status.runs else 0)
-        else:
-            status = build_status(
-                previous, outcome=outcome, generation=obj.generation, now=now, spec=spec, cron=cron, server_url=url,
-                server_ref=target.via.ref if target.via else None,
-            )
-            status.conditions = history.with_condition(
-                status.conditions, history.availability_condition(spec, status, obj.generation), now)
         self.history.remember(obj.identity.uid, status)
+        outcome = control.stopped or Outcome.ready(spec, now)
         previous_ready = obj.status.condition("Ready")
-        if outcome.reason != "Scheduled" and (previous_ready is None or previous_ready.reason != outcome.reason):
+        if outcome.reason not in ("Scheduled", "PausedAfterFailures", "RunBudgetExhausted") and (
+                previous_ready is None or previous_ready.reason != outcome.reason):
             events.append(EventRecord("Normal", outcome.reason, outcome.message))
         return Result(status=status, events=events)
+
+    def _controls(self, spec: LangGraphCronSpec, status: LangGraphCronStatus, obj: CronObject, now: datetime,
+                  events: list[EventRecord]) -> runcontrol.Control:
+        control = runcontrol.apply_controls(spec, status, generation=obj.generation, annotations=obj.annotations,
+                                            now=now)
+        events.extend(EventRecord(e.type, e.reason, e.message) for e in control.events)
+        metrics.PAUSED.labels(obj.identity.namespace, obj.identity.name).set(1 if control.status.paused else 0)
+        return control
+
+    @staticmethod
+    def _backend_spec(spec: LangGraphCronSpec, control: runcontrol.Control) -> LangGraphCronSpec:
+        """What the backend gets: disabled while paused or out of budget, the spec itself unchanged."""
+        return spec.model_copy(update={"enabled": False}) if control.stopped is not None else spec
+
+    async def _handle_trigger(self, spec: LangGraphCronSpec, control: runcontrol.Control, status: LangGraphCronStatus,
+                              obj: CronObject, now: datetime, events: list[EventRecord], *,
+                              client: AgentServerClient | None = None, cronjob: dict[str, Any] | None = None) -> None:
+        """Start one run for a new lgcron.io/trigger value (or say why not), and record the value."""
+        value = runcontrol.pending_trigger(obj.annotations, status)
+        if value is None:
+            return
+        refusal = runcontrol.trigger_refusal(spec, control.stopped, now)
+        if refusal is not None:
+            status.last_trigger = TriggerState(value=value, time=format_time(now), refused=refusal)
+            events.append(EventRecord("Warning", "TriggerRefused", f"{runcontrol.TRIGGER_ANNOTATION}={value!r}: no run: {refusal}"))
+            return
+        if cronjob is not None:
+            state = await self._trigger_job(cronjob, obj, value, now)
+            events.append(EventRecord("Normal", "Triggered", f"{runcontrol.TRIGGER_ANNOTATION}={value!r}: created Job {state.job_name}"))
+        else:
+            assert client is not None
+            state = await self._trigger_run(client, spec, obj, value, now)
+            events.append(EventRecord("Normal", "Triggered", f"{runcontrol.TRIGGER_ANNOTATION}={value!r}: started run "
+                                                             f"{state.run_id} on thread {state.thread_id}"))
+            # A run is going: the run history looks at this cron from the next pass on, as for any run.
+            status.active_runs = [*(status.active_runs or []),
+                                  ActiveRun(run_id=state.run_id, thread_id=state.thread_id, start_time=state.time)]
+        status.last_trigger = state
+
+    async def _trigger_run(self, client: AgentServerClient, spec: LangGraphCronSpec, obj: CronObject, value: str,
+                           now: datetime) -> TriggerState:
+        """One run now, with the cron's payload, assistant and thread. Exactly once per value: a retry
+        after a crash finds the run it made (by a thread id derived from the value, or on a thread
+        cron's thread by the run's metadata) instead of making another."""
+        tags = {**obj.identity.metadata(), runcontrol.TRIGGER_KEY: value}
+        body = runcontrol.run_body(run_request(spec, obj.identity, now), tags)
+        if spec.thread_id:
+            thread_id = spec.thread_id
+        else:
+            thread_id = runcontrol.trigger_thread_id(obj.identity.uid or f"{obj.identity.namespace}/{obj.identity.name}",
+                                                     value)
+            await client.create_thread(thread_id, metadata=tags)
+            body.pop("multitask_strategy", None)  # a fresh thread of its own: nothing to queue behind
+        for raw in await client.thread_runs_raw(thread_id, limit=100):
+            metadata = raw.get("metadata") or {}
+            if metadata.get(runcontrol.TRIGGER_KEY) == value and metadata.get(UID_KEY) == obj.identity.uid:
+                return TriggerState(value=value, time=format_time(now), run_id=str(raw["run_id"]), thread_id=thread_id)
+        run = await client.create_run(thread_id, body)
+        return TriggerState(value=value, time=format_time(now), run_id=run.run_id, thread_id=run.thread_id)
+
+    async def _trigger_job(self, cronjob: dict[str, Any], obj: CronObject, value: str, now: datetime) -> TriggerState:
+        """A Job from the CronJob's template now, owned by it; its name comes from the value (409: made)."""
+        name = runcontrol.trigger_job_name(cronjob["metadata"]["name"], value)
+        job = job_from_cronjob(cronjob, name, {runcontrol.TRIGGER_ANNOTATION: value})
+        await self._require_kube().create_job(job)
+        return TriggerState(value=value, time=format_time(now), job_name=name)
 
     # ------------------------------------------------------------ batched resync
 
@@ -559,7 +642,7 @@ class CronService:
     async def _ensure_cronjob(
         self, spec: LangGraphCronSpec, obj: CronObject, connection: Connection, now: datetime,
         events: list[EventRecord],
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    ) -> dict[str, Any]:
         kube = self._require_kube()
         target = InvokerTarget(
             server_url=connection.url, api_key_secret=self.pod_secret(connection, obj.identity.namespace),
@@ -579,8 +662,7 @@ class CronService:
         elif (patch := cronjob_update(desired, observed)) is not None:
             observed = await kube.patch_cronjob(namespace, name, patch) or observed
             events.append(EventRecord("Normal", "Updated", f"updated CronJob {name}"))
-        jobs = await kube.list_jobs(namespace, f"{UID_LABEL}={obj.identity.uid}")
-        return observed, jobs
+        return observed
 
     def pod_secret(self, connection: Connection, namespace: str) -> SecretKeyRef | None:
         """The Secret whose key the cronJob backend's Pods get: only one bound to the URL they call, and
@@ -750,7 +832,13 @@ class CronService:
         if previous is None or (previous.reason, previous.message) != (reason, message):
             events.append(EventRecord("Warning", reason, message))
         logger.warning("%s/%s: %s: %s", obj.identity.namespace, obj.identity.name, reason, message)
-        status = build_status(obj.status, outcome=outcome, generation=obj.generation, now=now)
+        status = build_status(self.history.base(obj.identity.uid, obj.status), outcome=outcome,
+                              generation=obj.generation, now=now)
+        if outcome.kind == "stalled" and (value := runcontrol.pending_trigger(obj.annotations, status)) is not None:
+            # A cron that cannot be in place cannot run either: say so once, and never run that value later.
+            status.last_trigger = TriggerState(value=value, time=format_time(now), refused=f"{reason}: {message}")
+            events.append(EventRecord("Warning", "TriggerRefused",
+                                      f"{runcontrol.TRIGGER_ANNOTATION}={value!r}: no run: {reason}: {message}"))
         return Result(status=status, events=events, retry_after=retry_after, done=outcome.kind == "stalled")
 
     # ------------------------------------------------------------ delete

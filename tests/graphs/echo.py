@@ -1,9 +1,10 @@
 """No-LLM graph for the real Agent Server in tests: input {"text": s} -> output {"text": s, "reply": "echo: s"}.
 
 It can be made to fail: a text starting with "fail:" raises, so one cron can go from succeeding
-runs to failing ones by a change of its input alone.
+runs to failing ones by a change of its input alone. And slow: "sleep:SECONDS" waits that long.
 """
 
+import time
 from typing import TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -19,8 +20,11 @@ class EchoFailed(RuntimeError):
 
 
 def echo(state: State) -> State:
-    if state.get("text", "").startswith("fail:"):
-        raise EchoFailed(state["text"])
+    text = state.get("text", "")
+    if text.startswith("fail:"):
+        raise EchoFailed(text)
+    if text.startswith("sleep:"):
+        time.sleep(float(text.removeprefix("sleep:")))
     return {"reply": f"echo: {state.get('text', '')}"}
 
 

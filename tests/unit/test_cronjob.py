@@ -250,11 +250,9 @@ def test_cronjob_status_mirrors_the_cronjob_and_clears_server_fields():
     observed = with_server_defaults(build(timezone="Europe/Berlin"))
     observed["status"]["lastSuccessfulTime"] = "2026-11-21T06:00:07Z"
     status = build_cronjob_status(previous, outcome=Outcome.ready(s, NOW), generation=2, now=NOW, spec=s,
-                                  cronjob=observed, jobs=[job("nightly-1", "2026-11-21T06:00:00Z", ["Complete"], "2026-11-21T06:00:07Z")]).status
+                                  cronjob=observed)
     assert (status.backend, status.cron_job_name, status.cron_id, status.server_url) == ("cronJob", "nightly", None, None)
-    assert status.last_schedule_time == "2026-11-21T06:00:00Z"  # the newest Job's start
-    assert status.last_successful_time == "2026-11-21T06:00:07Z"
-    assert status.last_run.result == "Succeeded"
+    assert status.effective_schedule == s.schedule
     # 07:00 Berlin on weekdays = 06:00 UTC; 2026-11-22 is a Sunday.
     assert status.next_run_date == "2026-11-23T06:00:00Z"
     assert status.upcoming_runs == ["2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z", "2026-11-25T06:00:00Z"]
@@ -263,5 +261,5 @@ def test_cronjob_status_mirrors_the_cronjob_and_clears_server_fields():
 def test_suspended_cronjob_has_no_upcoming_runs():
     s = spec(enabled=False)
     status = build_cronjob_status(LangGraphCronStatus(), outcome=Outcome.ready(s, NOW), generation=1, now=NOW, spec=s,
-                                  cronjob=build(enabled=False), jobs=[]).status
+                                  cronjob=build(enabled=False))
     assert status.next_run_date is None and status.upcoming_runs is None
