@@ -9,6 +9,8 @@
     lgcron demo                                          all of it on a local in-memory Agent Server
     lgcron audit [--server URL | --server-ref REF] [--delete]  list (delete) crons whose LangGraphCron is gone
     lgcron history NAMESPACE/NAME | -f FILE              the last runs of a cron
+    lgcron trigger NAMESPACE/NAME [--wait]               start one run now (lgcron.io/trigger)
+    lgcron resume NAMESPACE/NAME                         resume a cron paused after failures
 """
 
 from __future__ import annotations
@@ -120,6 +122,18 @@ def _history(args: argparse.Namespace) -> int:
     from langgraph_cron.history_cli import command
 
     return command(ref=args.ref, filenames=args.filename, server=args.server, limit=args.limit)
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    from langgraph_cron.control_cli import trigger_command
+
+    return trigger_command(args.ref, wait=args.wait, timeout=args.timeout)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from langgraph_cron.control_cli import resume_command
+
+    return resume_command(args.ref)
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -248,6 +262,30 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--server", metavar="URL", help="file mode: Agent Server URL (default: LGCRON_SERVER_URL)")
     runs.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
     runs.set_defaults(func=_history)
+
+    trigger = commands.add_parser(
+        "trigger",
+        help="start one run of a cron now",
+        description=(
+            "Set the lgcron.io/trigger annotation to the current time: the operator starts one run now with the "
+            "cron's payload, assistant and thread (cronJob backend: a Job from the CronJob), exactly once per value. "
+            "A suspended, expired, invalid or stopped cron refuses it. With --wait, follow the run to its end: exit "
+            "0 success, 1 failed, 3 refused, 4 unreachable or not finished within --timeout, 2 usage errors."
+        ),
+    )
+    trigger.add_argument("ref", metavar="NAMESPACE/NAME", help="the LangGraphCron")
+    trigger.add_argument("--wait", action="store_true", help="wait for the run to end; exit with its outcome")
+    trigger.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (600)")
+    trigger.set_defaults(func=_trigger)
+
+    resume = commands.add_parser(
+        "resume",
+        help="resume a cron paused by failurePolicy",
+        description=("Set the lgcron.io/resume annotation to the current time: a cron paused after failed runs "
+                     "resumes, with its consecutive failures reset to 0. Exit 0, 3 when the API refuses, 2 usage."),
+    )
+    resume.add_argument("ref", metavar="NAMESPACE/NAME", help="the LangGraphCron")
+    resume.set_defaults(func=_resume)
 
     from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
 

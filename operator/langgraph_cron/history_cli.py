@@ -152,6 +152,27 @@ async def _from_files(filenames: list[str], settings: Settings) -> list[history.
         return await server_runs(client, spec, {NAMESPACE_KEY: document.namespace, NAME_KEY: document.name})
 
 
+def client_for_resource(api: Any, namespace: str, name: str,
+                        settings: Settings | None = None) -> tuple[Settings, Connection, str | None]:
+    """(settings, connection, API key) of a LangGraphCron's server, read with the caller's kubeconfig:
+    the same binding of key to URL as the operator's."""
+    import kubernetes
+
+    settings = settings or Settings.from_env()
+    try:
+        body = kubernetes.client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    except kubernetes.client.ApiException as exc:
+        raise ValueError(f"cannot read LangGraphCron {namespace}/{name}: HTTP {exc.status}") from None
+    spec = parse_spec(body.get("spec") or {})
+    servers = KubeServers(api)
+    connection = resolve(spec, namespace, servers, settings, require_ready=False)
+    try:
+        key = _key(connection, settings, servers)
+    except kubernetes.client.ApiException as exc:
+        raise ValueError(f"cannot read the API key Secret: HTTP {exc.status}") from None
+    return settings, connection, key
+
+
 async def _from_cluster(ref: str, settings: Settings) -> list[history.ObservedRun]:
     import kubernetes
 
@@ -168,12 +189,7 @@ async def _from_cluster(ref: str, settings: Settings) -> list[history.ObservedRu
     if spec.backend == "cronJob":
         jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=f"lgcron.io/uid={uid}")
         return history.runs_from_jobs([api.sanitize_for_serialization(job) for job in jobs.items])
-    servers = KubeServers(api)
-    connection = resolve(spec, namespace, servers, settings, require_ready=False)
-    try:
-        key = _key(connection, settings, servers)
-    except kubernetes.client.ApiException as exc:
-        raise ValueError(f"cannot read the API key Secret: HTTP {exc.status}") from None
+    settings, connection, key = client_for_resource(api, namespace, name, settings)
     async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
         client = AgentServerClient(http, connection.url, key)
         return await server_runs(client, spec, {UID_KEY: uid})

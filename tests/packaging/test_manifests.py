@@ -118,7 +118,7 @@ EXPECTED_GRANTS = {
     ("", "secrets"): {"get"},
     ("", "configmaps"): {"get"},
     ("batch", "cronjobs"): {"get", "list", "watch", "create", "patch", "update", "delete"},
-    ("batch", "jobs"): {"get", "list", "watch"},
+    ("batch", "jobs"): {"get", "list", "watch", "create"},
     ("", "namespaces"): {"list", "watch"},
     ("", "namespaces", ("kube-system",)): {"get"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
@@ -151,7 +151,7 @@ def test_rbac_grants_what_the_operator_and_kopf_use(docs):
     assert {"create", "patch"} <= _verbs(docs, "", "events")
     assert {"create", "patch"} <= _verbs(docs, "events.k8s.io", "events")
     assert _verbs(docs, "batch", "cronjobs") == {"get", "list", "watch", "create", "patch", "update", "delete"}
-    assert _verbs(docs, "batch", "jobs") == {"get", "list", "watch"}
+    assert _verbs(docs, "batch", "jobs") == {"get", "list", "watch", "create"}
     assert _verbs(docs, "", "namespaces") == {"list", "watch"}
     assert _verbs(docs, "", "namespaces", ["kube-system"]) == {"get"}  # the cluster id
     assert _verbs(docs, "apiextensions.k8s.io", "customresourcedefinitions") == {"list", "watch"}

@@ -136,9 +136,10 @@ RBAC rules the operator needs in every namespace it serves (ClusterRole when it 
 - apiGroups: [batch]
   resources: [cronjobs]
   verbs: [get, list, watch, create, patch, update, delete]
+# A trigger (lgcron.io/trigger) of the cronJob backend creates a Job from the CronJob.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch]
+  verbs: [get, list, watch, create]
 {{- end }}
 
 {{/*
