@@ -54,6 +54,7 @@ from operator_helpers import (
     crons_of,
     event_reasons,
     has_reason,
+    is_ready,
     resource,
     wait_until,
 )
@@ -150,6 +151,71 @@ async def test_kill_9_at_random_points_never_leaks_or_duplicates_a_cron(
           + f" events={dict(sorted(reasons.items()))}")
     written = [operator.log_text(), json.dumps(await kube.list()), json.dumps(events)]
     assert not [text for text in written if CRASH_SENTINEL_KEY in text], "the API key leaked into logs, Events, status"
+
+
+TRIGGER_RESOURCES = env_int("LGCRON_FAULTS_TRIGGER_RESOURCES", 20)
+
+
+@pytest.mark.timeout(240)
+async def test_kill_9_while_triggers_are_handled_never_runs_one_twice(kube, kubeconfig_path, agent_server, server,
+                                                                     tmp_path):
+    """Every resource gets a trigger while the operator is killed at random moments: in the end each
+    trigger has exactly one run (a retry finds the run a killed process started)."""
+    from langgraph_cron.runcontrol import trigger_thread_id
+
+    seed = env_seed()
+    rng = random.Random(seed ^ 0x7216)
+    print(f"LGCRON_FAULTS_SEED={seed} resources={TRIGGER_RESOURCES}")
+    await kube.create_secret(CRASH_KEY_SECRET, {"apiKey": CRASH_SENTINEL_KEY})
+    slow = await LatencyProxy(agent_server.url, delay=CRASH_SERVER_LATENCY).start()
+    env = operator_env(kubeconfig_path, slow.url, LGCRON_RESYNC_INTERVAL="2", LGCRON_REQUEST_TIMEOUT="5",
+                       LGCRON_API_KEY_SECRET=f"{CRASH_KEY_SECRET}:apiKey")
+    operator = OperatorProcess(kube.namespace, env, tmp_path / "operator.log")
+    names = [f"trig-{i:02d}" for i in range(TRIGGER_RESOURCES)]
+    uids: dict[str, str] = {}
+    try:
+        await operator.start()
+        for name in names:
+            uids[name] = (await kube.create(resource(name)))["metadata"]["uid"]
+        for name in names:
+            await kube.wait_for(name, is_ready, timeout=60)
+        for _ in range(4):
+            for name in rng.sample(names, k=len(names)):
+                with contextlib.suppress(Exception):  # an object may be mid-update: the last value counts
+                    await kube.patch(name, {"metadata": {"annotations": {"lgcron.io/trigger": f"v-{name}-{_}"}}})
+                if rng.random() < 0.15:
+                    await operator.kill()
+                    await asyncio.sleep(rng.uniform(0.1, 0.5))
+                    await operator.start()
+            await asyncio.sleep(rng.uniform(0.2, 1.5))
+        await operator.kill()
+        await operator.start()
+        handled = {}
+        for name in names:
+            obj = await kube.wait_for(name, lambda o: (o["metadata"].get("annotations") or {}).get("lgcron.io/trigger")
+                                      == (o["status"].get("lastTrigger") or {}).get("value"), timeout=90)
+            handled[name] = obj["status"]["lastTrigger"]
+        for name, trigger in handled.items():
+            runs = await server.list_runs(trigger_thread_id(uids[name], trigger["value"]))
+            assert [r.run_id for r in runs] == [trigger["runId"]], f"{name}: {trigger} ran {len(runs)} times"
+            for cycle in range(4):  # a value superseded before it was handled never ran; none ran twice
+                value = f"v-{name}-{cycle}"
+                ran = await server.list_runs(trigger_thread_id(uids[name], value)) if await _exists(
+                    server, trigger_thread_id(uids[name], value)) else []
+                assert len(ran) <= 1, f"{name}: {value} ran {len(ran)} times"
+        assert operator.unexpected_exits == []
+        print(f"seed={seed} kills={operator.kills}")
+    finally:
+        await operator.stop()
+        await slow.close()
+
+
+async def _exists(server: AgentServerClient, thread_id: str) -> bool:
+    try:
+        await server.list_runs(thread_id, limit=1)
+    except Exception:  # 404: no such thread, the value never ran
+        return False
+    return True
 
 
 # ------------------------------------------------------------------ 2. the Agent Server restarts without its crons
