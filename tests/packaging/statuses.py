@@ -7,12 +7,21 @@ from typing import Any
 
 from langgraph_cron.models import LangGraphCronSpec, LangGraphCronStatus
 from langgraph_cron.reconcile import Outcome, build_status
+from langgraph_cron.runcontrol import apply_controls
 
 NOW = datetime(2026, 11, 22, 3, 10, tzinfo=UTC)
 
 
 def spec(**fields: Any) -> LangGraphCronSpec:
     return LangGraphCronSpec.model_validate({"schedule": "0 7 * * 1-5", "assistantId": "agent", **fields})
+
+
+def _stopped(spec_fields: dict[str, Any], runs: dict[str, int]) -> Outcome:
+    """The outcome runcontrol decides for a cron whose runs paused it or used its budget."""
+    previous = LangGraphCronStatus.model_validate({"runs": runs})
+    control = apply_controls(spec(**spec_fields), previous, generation=1, annotations={}, now=NOW)
+    assert control.stopped is not None
+    return control.stopped
 
 
 # (id, outcome, kind): every Ready reason, and a retrying and a stalled reason of each source.
@@ -25,6 +34,10 @@ OUTCOMES = [
     ("kubernetes-error", Outcome("KubernetesError", "forbidden", "retrying")),
     ("invalid-spec", Outcome("InvalidSpec", "spec.schedule: bad cron expression", "stalled")),
     ("rejected", Outcome("Rejected", "422: bad input", "stalled")),
+    # Argo CD: a cron paused after failures is Degraded (a person must act); a used budget is Healthy.
+    ("paused-after-failures", _stopped({"failurePolicy": {"pauseAfterConsecutiveFailures": 2}},
+                                       {"failed": 2, "consecutiveFailures": 2})),
+    ("run-budget-exhausted", _stopped({"maxRuns": 3}, {"succeeded": 2, "failed": 1})),
 ]
 
 
