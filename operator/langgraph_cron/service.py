@@ -545,6 +545,9 @@ class CronService:
                 # Else stalled until the spec changes, or its server object does (which requeues it).
                 continue
             ready = obj.status.condition("Ready")
+            if (ready is not None and ready.reason == "PausedAfterFailures"
+                    and obj.status.observed_generation == obj.generation):
+                continue  # disabled on purpose until a person resumes it (a spec or annotation change)
             if ready is None or ready.status != "True" or obj.status.observed_generation != obj.generation:
                 dirty.append(obj)  # failing or unfinished: the full path retries it
             elif spec.backend == "cronJob":
@@ -575,17 +578,23 @@ class CronService:
                 if spec is None:
                     continue
                 cron = client.parse(crons[0][2]) if len(crons) == 1 else None
-                desired = desired_cron(spec, obj.identity, now, forward_end_time=self.settings.forward_end_time,
+                # As the last reconcile left it: disabled while paused or out of budget.
+                previous = self.history.base(obj.identity.uid, obj.status)
+                control = runcontrol.apply_controls(spec, previous, generation=obj.generation,
+                                                    annotations=obj.annotations, now=now)
+                backend_spec = self._backend_spec(spec, control)
+                desired = desired_cron(backend_spec, obj.identity, now, forward_end_time=self.settings.forward_end_time,
                                        history_pruned=self.prunes_history)
                 if (
                     cron is not None
                     and cron.cron_id == obj.status.cron_id
                     and plan_update(desired, observed_cron(cron), thread_id=spec.thread_id).action == "noop"
+                    and not control.events  # a resume or a pause to act on: the full path
                 ):
                     connection = candidate.connection
                     status = build_status(
-                        obj.status, outcome=Outcome.ready(spec, now), generation=obj.generation, now=now,
-                        spec=spec, cron=cron, server_url=connection.url,
+                        control.status, outcome=control.stopped or Outcome.ready(spec, now), generation=obj.generation,
+                        now=now, spec=backend_spec, cron=cron, server_url=connection.url,
                         server_ref=connection.via.ref if connection.via else None,
                     )
                     in_sync.append((obj, Result(status=status)))
