@@ -263,3 +263,26 @@ def test_suspended_cronjob_has_no_upcoming_runs():
     status = build_cronjob_status(LangGraphCronStatus(), outcome=Outcome.ready(s, NOW), generation=1, now=NOW, spec=s,
                                   cronjob=build(enabled=False))
     assert status.next_run_date is None and status.upcoming_runs is None
+
+
+def test_run_timeout_is_the_jobs_deadline_unless_the_cronjob_options_set_one():
+    deadline = build(runTimeoutSeconds=600)["spec"]["jobTemplate"]["spec"]
+    assert deadline["activeDeadlineSeconds"] == 600
+    explicit = build(runTimeoutSeconds=600, cronJob={"activeDeadlineSeconds": 900})["spec"]["jobTemplate"]["spec"]
+    assert explicit["activeDeadlineSeconds"] == 900
+    assert "activeDeadlineSeconds" not in build()["spec"]["jobTemplate"]["spec"]
+
+
+def test_a_triggered_job_is_the_cronjobs_template_owned_by_it():
+    from langgraph_cron.cronjob import job_from_cronjob
+    from langgraph_cron.runcontrol import trigger_job_name
+
+    cronjob = {**build(), "metadata": {**build()["metadata"], "uid": "cj-uid"}}
+    name = trigger_job_name("nightly", "v1")
+    job = job_from_cronjob(cronjob, name, {"lgcron.io/trigger": "v1"})
+    assert job["spec"] == cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["metadata"]["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "nightly",
+                                                   "uid": "cj-uid", "controller": True, "blockOwnerDeletion": True}]
+    assert job["metadata"]["labels"]["lgcron.io/uid"] == cronjob["metadata"]["labels"]["lgcron.io/uid"]
+    assert job["metadata"]["annotations"]["lgcron.io/trigger"] == "v1"
+    assert name == trigger_job_name("nightly", "v1") != trigger_job_name("nightly", "v2") and len(name) <= 63
