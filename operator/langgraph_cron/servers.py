@@ -47,6 +47,29 @@ def referrers(key: ServerKey, crons: Iterable[Mapping[str, Any]]) -> list[Mappin
     return [body for body in crons if key in referred_servers(body)]
 
 
+# A cron stuck on one of these never made a cron through its server: it needs no key from it.
+_NEVER_MADE_ONE = {"ServerNotAllowed", "ServerNotFound", "InvalidSpec"}
+
+
+def holders(key: ServerKey, crons: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The crons whose deletion may still need this server's key: made through it (status.serverRef),
+    or naming it and allowed to use it. A cron its conditions refuse holds nothing, so a tenant cannot
+    keep an admin's server from being deleted."""
+    found = []
+    for body in crons:
+        status = body.get("status") or {}
+        namespace = body["metadata"]["namespace"]
+        if _ref_key(status.get("serverRef"), namespace) == key:
+            found.append(body)
+            continue
+        if _ref_key((body.get("spec") or {}).get("serverRef"), namespace) != key:
+            continue
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("reason") not in _NEVER_MADE_ONE:
+            found.append(body)
+    return found
+
+
 class ServerService:
     def __init__(self, crons: CronService, directory: ServerDirectory, kube: Any) -> None:
         self.crons = crons
@@ -81,7 +104,7 @@ class ServerService:
         health = await self.check(body, now)
         self.directory.checks[key] = health
         self.crons.invalidate_server(key)
-        in_use = len(referrers(key, crons))
+        in_use = len(holders(key, crons))
         patch = connections.server_status_patch(body, health, in_use=in_use, now=now, deleting=deleting)
         plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
         try:
@@ -97,7 +120,7 @@ class ServerService:
         """The LangGraphCrons that still refer to a server object being deleted (ns/name), with its
         status saying so; empty when it may go."""
         key = ServerKey.of_body(body)
-        users = referrers(key, crons)
+        users = holders(key, crons)
         if users:
             health = connections.current_health(body, self.directory.checks.get(key)) or ServerHealth(
                 body["metadata"].get("generation"), (body.get("spec") or {}).get("url") or "", False, "Unchecked",

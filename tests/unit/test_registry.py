@@ -28,3 +28,21 @@ def test_slim_body_drops_managed_fields_and_the_last_applied_copy_only() -> None
 
 def test_a_slim_body_still_makes_the_same_cron_object() -> None:
     assert CronObject.from_body(slim_body(BODY), cluster="c") == CronObject.from_body(BODY, cluster="c")
+
+
+def test_a_cron_its_server_refuses_does_not_hold_the_servers_deletion():
+    from langgraph_cron.connections import ServerKey
+    from langgraph_cron.servers import holders
+
+    key = ServerKey("ClusterLangGraphServer", None, "shared")
+    ref = {"kind": "ClusterLangGraphServer", "name": "shared"}
+
+    def cron(name, reason=None, made=False):
+        status = {"conditions": [{"type": "Ready", "status": "False", "reason": reason}]} if reason else {}
+        if made:
+            status["serverRef"] = ref
+        return {"metadata": {"namespace": "tenant", "name": name}, "spec": {"serverRef": ref}, "status": status}
+
+    crons = [cron("refused", "ServerNotAllowed"), cron("pending"), cron("made", "ServerNotAllowed", made=True),
+             cron("retrying", "ServerUnavailable")]
+    assert [c["metadata"]["name"] for c in holders(key, crons)] == ["pending", "made", "retrying"]
