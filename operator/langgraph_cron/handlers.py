@@ -437,7 +437,7 @@ async def cluster_server_changed(body: kopf.Body, reason: str, memo: kopf.Memo, 
 
 
 # How often a deletion held by crons still in use looks again (only while such a deletion waits).
-SERVER_IN_USE_RETRY_SECONDS = 10.0
+SERVER_IN_USE_RETRY_SECONDS = 5.0
 
 
 async def _hold_while_used(memo: kopf.Memo, server: dict[str, Any]) -> None:

@@ -4,16 +4,15 @@ Runs are observed as the backend keeps them: the threads of a stateless cron's r
 onRunCompleted: keep, pruned here beyond the limits), the runs on a thread cron's thread, or the
 cronJob backend's Jobs. `fold` turns what is observed now plus the status written before into the
 new status fields, the Events and the threads to prune. Counting is exactly once per run across
-restarts and resyncs: a cursor in status (a time, plus the runs after it already counted while an
-older one was still going) says what has been counted.
+restarts and resyncs: a cursor in status (a time, plus the runs at or after it already counted)
+says what has been counted; `HistoryMemory` keeps this process's newest fold ahead of the watch.
 
-The functions are pure; `RunObserver` at the end is the I/O for the agentServer backend's batched
-pass (which crons may have run since the last look, one search for their threads, the pruning).
+Pure functions; the I/O is `observer.py` (the agentServer backend's batched pass) and the
+service's reconcile (the cronJob backend's Jobs).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +32,6 @@ from langgraph_cron.models import (
 )
 from langgraph_cron.reconcile import UID_KEY
 
-logger = logging.getLogger(__name__)
 
 # An error line in status and Events: the first line of the error, at most this long.
 MAX_ERROR_LINE = 200
