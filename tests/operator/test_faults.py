@@ -14,6 +14,7 @@ Sizes, by environment variable (the defaults are the issue's sizes and fit CI):
   LGCRON_FAULTS_SEED               seed of the crash test's operations and kill times     random, printed
   LGCRON_FAULTS_RESTART_RESOURCES  Agent Server restart test: resources                               50
   LGCRON_FAULTS_OUTAGE_DELETES     deletion-during-outage test: resources                             50
+  LGCRON_FAULTS_TRIGGER_RESOURCES  trigger test: resources triggered 4 times each, kills in between   10
 
 A failing crash test names its seed: rerun it with LGCRON_FAULTS_SEED=<seed> (the operations repeat
 exactly; the kill times too, though where they land depends on timing).
@@ -153,7 +154,7 @@ async def test_kill_9_at_random_points_never_leaks_or_duplicates_a_cron(
     assert not [text for text in written if CRASH_SENTINEL_KEY in text], "the API key leaked into logs, Events, status"
 
 
-TRIGGER_RESOURCES = env_int("LGCRON_FAULTS_TRIGGER_RESOURCES", 20)
+TRIGGER_RESOURCES = env_int("LGCRON_FAULTS_TRIGGER_RESOURCES", 10)
 
 
 @pytest.mark.timeout(240)
