@@ -349,7 +349,9 @@ def ticks_between(spec: LangGraphCronSpec, since: datetime, until: datetime) -> 
 
 # ---------------------------------------------------------------- the fields history owns in status
 
-HISTORY_FIELDS = ("runs", "last_run", "active_runs", "last_schedule_time", "last_successful_time", "last_failure_time")
+HISTORY_FIELDS = ("runs", "last_run", "active_runs", "last_schedule_time", "last_successful_time", "last_failure_time",
+                  # What runcontrol keeps there too: a stale body must not pause twice or lose a resume.
+                  "paused", "last_resume", "last_trigger")
 
 
 def history_part(status: LangGraphCronStatus) -> dict[str, Any]:
@@ -377,8 +379,17 @@ class HistoryMemory:
         return merged
 
     def remember(self, uid: str | None, status: LangGraphCronStatus) -> None:
-        if uid:
-            self._parts[uid] = history_part(status)
+        if not uid:
+            return
+        part = history_part(status)
+        condition = part["condition"]
+        if all(part[name] is None for name in HISTORY_FIELDS) and (
+                condition is None or condition.reason in ("NoRunsYet", "HistoryUnavailable")):
+            # Nothing counted yet: a stale body cannot count anything twice, so nothing to keep
+            # (most crons of a large cluster, most of the time, between their runs: no memory per cron).
+            self._parts.pop(uid, None)
+            return
+        self._parts[uid] = part
 
     def forget(self, uid: str) -> None:
         self._parts.pop(uid, None)

@@ -66,13 +66,14 @@ class RunObserver:
         self.grace = timedelta(seconds=grace)
         # uid -> the scheduled run time to look for next (absent: take it from status.nextRunDate).
         self._due: dict[str, datetime | None] = {}
-        # uid -> (resourceVersion, generation, spec, connection): a body seen before is not parsed again.
-        self._specs: dict[str, tuple[str | None, int | None, LangGraphCronSpec, Connection]] = {}
+        # uid -> (resourceVersion, spec, connection) of crons looked at: not parsed again until changed.
+        self._specs: dict[str, tuple[str | None, LangGraphCronSpec, Connection]] = {}
+        self._generations: dict[str, int | None] = {}  # uid -> metadata.generation last seen
         self.requests_last_pass = 0
 
     def keep_only(self, uids: Iterable[str]) -> None:
         live = set(uids)
-        for cache in (self._due, self._specs):
+        for cache in (self._due, self._specs, self._generations):
             for uid in cache.keys() - live:
                 del cache[uid]
 
@@ -81,19 +82,10 @@ class RunObserver:
         if status.get("backend") == "cronJob" or not status.get("cronId"):
             return None
         uid, version, generation = meta["uid"], meta.get("resourceVersion"), meta.get("generation")
-        cached = self._specs.get(uid)
-        if cached is None or cached[0] != version:
-            if cached is not None and cached[1] != generation:
-                self._due.pop(uid, None)  # a new spec (re-enabled, new schedule): its status says when
-            try:
-                spec = effective(parse_spec(dict(body.get("spec") or {})), meta["namespace"], meta["name"])
-                connection = self.service.connection(spec, meta["namespace"])
-            except InvalidSpec:
-                return None
-            cached = self._specs[uid] = (version, generation, spec, connection)
-        _, _, spec, connection = cached
-        if history.unavailable_reason(spec) is not None:
-            return None
+        if self._generations.get(uid, generation) != generation:
+            self._due.pop(uid, None)  # a new spec (re-enabled, new schedule): its status says when
+        self._generations[uid] = generation
+        # Decided from status and memory alone: a pass over crons whose time has not come parses nothing.
         active = bool(status.get("activeRuns"))
         if uid in self._due:
             due = self._due[uid]
@@ -105,6 +97,18 @@ class RunObserver:
             due = None  # suspended or expired: runs may have come before, unseen by this process; look once
         if not active and due is not None and now < due:
             return None  # no run time has come since the last look, and none is going
+        cached = self._specs.get(uid)
+        if cached is None or cached[0] != version:
+            try:
+                spec = effective(parse_spec(dict(body.get("spec") or {})), meta["namespace"], meta["name"])
+                connection = self.service.connection(spec, meta["namespace"])
+            except InvalidSpec:
+                return None
+            cached = self._specs[uid] = (version, spec, connection)
+        _, spec, connection = cached
+        if history.unavailable_reason(spec) is not None:
+            self._due[uid] = None  # nothing to look at until the spec changes
+            return None
         return _Candidate(CronObject.from_body(body, cluster=self.service.settings.cluster_id), spec, connection, due)
 
     async def observe(self, bodies: Iterable[Mapping[str, Any]]) -> list[Observation]:
