@@ -373,10 +373,11 @@ async def _check_server(memo: kopf.Memo, server: dict[str, Any], *, requeue_all:
     crons = list(memo.registry.values())
     before, health = await memo.server_service.check_and_store(server, crons)
     users = referrers(ServerKey.of_body(server), crons)
-    became_ready = health.ready and (before is None or not before.ready)
+    # A first check, a new reason or Ready now: the crons waiting on it say the news (and heal).
+    changed = before is None or (before.ready, before.reason) != (health.ready, health.reason)
     if requeue_all:
         _requeue(memo, users)
-    elif became_ready:
+    elif changed:
         _requeue(memo, [body for body in users if not _is_ready(body)])
     if before is None or (before.ready, before.reason) != (health.ready, health.reason):
         memo.events.post(server, "Normal" if health.ready else "Warning", health.reason, health.message)
