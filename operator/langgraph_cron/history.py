@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from langgraph_cron.models import (
     ActiveRun,
@@ -30,7 +30,7 @@ from langgraph_cron.models import (
     RunResult,
     format_time,
 )
-from langgraph_cron.reconcile import UID_KEY
+from langgraph_cron.reconcile import UID_KEY, EventRecord
 
 
 # An error line in status and Events: the first line of the error, at most this long.
@@ -160,18 +160,11 @@ def runs_from_jobs(jobs: Iterable[Mapping[str, Any]]) -> list[ObservedRun]:
 # ---------------------------------------------------------------- folding into status
 
 
-@dataclass(frozen=True)
-class RunEvent:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
-
-
 @dataclass
 class HistoryUpdate:
     status: LangGraphCronStatus
     counted: list[ObservedRun] = field(default_factory=list)  # newly counted, oldest first
-    events: list[RunEvent] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
     prune: list[ObservedRun] = field(default_factory=list)  # finished runs beyond the limits
 
 
@@ -197,16 +190,16 @@ def fold(previous: LangGraphCronStatus, runs: list[ObservedRun], *, now: datetim
     new = uncounted(previous, runs)
 
     succeeded, failed, streak = counters.succeeded, counters.failed, counters.consecutive_failures
-    events: list[RunEvent] = []
+    events: list[EventRecord] = []
     for run in new:
         if run.failed:
             failed += 1
             streak += 1
             verb = "timed out" if run.result == "TimedOut" else "failed"
-            events.append(RunEvent("Warning", "RunFailed", f"{_describe(run)} {verb}: {run.error or run.result}"))
+            events.append(EventRecord("Warning", "RunFailed", f"{_describe(run)} {verb}: {run.error or run.result}"))
         else:
             if streak:
-                events.append(RunEvent("Normal", "RunSucceeded", f"{_describe(run)} succeeded after {streak} failed run(s)"))
+                events.append(EventRecord("Normal", "RunSucceeded", f"{_describe(run)} succeeded after {streak} failed run(s)"))
             succeeded += 1
             streak = 0
 

@@ -82,6 +82,15 @@ class Identity:
         return cron_metadata.get(UID_KEY) == self.uid
 
 
+@dataclass(frozen=True)
+class EventRecord:
+    """A Kubernetes Event to post about the object (the service, the run history and run control all say them)."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
 # ---------------------------------------------------------------- spec validation
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron.history import RunEvent
 from langgraph_cron.models import (
     RESERVED_METADATA_PREFIX,
     LangGraphCronSpec,
@@ -31,7 +30,7 @@ from langgraph_cron.models import (
     RunCounters,
     format_time,
 )
-from langgraph_cron.reconcile import Outcome
+from langgraph_cron.reconcile import EventRecord, Outcome
 
 TRIGGER_ANNOTATION = f"{RESERVED_METADATA_PREFIX}trigger"
 RESUME_ANNOTATION = f"{RESERVED_METADATA_PREFIX}resume"
@@ -44,7 +43,7 @@ _TRIGGER_THREADS = uuid.UUID("6f1d3b1e-8d2a-4c55-9a5e-3c1f0b7a2d90")
 @dataclass
 class Control:
     status: LangGraphCronStatus
-    events: list[RunEvent] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
     # Why the backend must stay disabled although the spec enables it (None: it need not).
     stopped: Outcome | None = None
     newly_stopped: bool = False
@@ -54,7 +53,7 @@ def apply_controls(spec: LangGraphCronSpec, status: LangGraphCronStatus, *, gene
                    annotations: Mapping[str, str], now: datetime) -> Control:
     """The status after the failure policy, the run budget and any resume request are applied."""
     status = status.model_copy(deep=True)
-    events: list[RunEvent] = []
+    events: list[EventRecord] = []
     was_stopped = status.paused is not None or (status.runs is not None and status.runs.remaining == 0)
     resume = annotations.get(RESUME_ANNOTATION)
     if status.paused is not None:
@@ -67,7 +66,7 @@ def apply_controls(spec: LangGraphCronSpec, status: LangGraphCronStatus, *, gene
             status.paused = None
             if status.runs is not None:
                 status.runs.consecutive_failures = 0
-            events.append(RunEvent("Normal", "Resumed", f"resumed: {why}; consecutive failures reset to 0"))
+            events.append(EventRecord("Normal", "Resumed", f"resumed: {why}; consecutive failures reset to 0"))
     if resume is not None:
         status.last_resume = resume  # a value seen while running does not resume a later pause
 
@@ -77,7 +76,7 @@ def apply_controls(spec: LangGraphCronSpec, status: LangGraphCronStatus, *, gene
         error = status.runs.last_error if status.runs else None
         status.paused = PauseState(since=format_time(now), consecutive_failures=streak, last_error=error,
                                    generation=generation)
-        events.append(RunEvent("Warning", "PausedAfterFailures", pause_message(status.paused)))
+        events.append(EventRecord("Warning", "PausedAfterFailures", pause_message(status.paused)))
 
     if spec.max_runs is not None:
         runs = status.runs or RunCounters()
@@ -94,7 +93,7 @@ def apply_controls(spec: LangGraphCronSpec, status: LangGraphCronStatus, *, gene
         stopped = Outcome("RunBudgetExhausted", f"{counted} of spec.maxRuns {spec.max_runs} runs used; the cron is "
                           "disabled (raise maxRuns to run again)", "ready")
         if not was_stopped:
-            events.append(RunEvent("Normal", "RunBudgetExhausted", stopped.message))
+            events.append(EventRecord("Normal", "RunBudgetExhausted", stopped.message))
     return Control(status=status, events=events, stopped=stopped, newly_stopped=stopped is not None and not was_stopped)
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -58,6 +58,7 @@ from langgraph_cron.models import (
 from langgraph_cron.reconcile import (
     CLUSTER_KEY,
     RELEASED_KEY,
+    EventRecord,
     UID_KEY,
     Identity,
     InvalidSpec,
@@ -123,13 +124,6 @@ class CronObject:
             # Only the operator's own (lgcron.io/trigger, lgcron.io/resume): the rest is none of its business.
             annotations={k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(RESERVED_METADATA_PREFIX)},
         )
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass
@@ -393,7 +387,7 @@ class CronService:
                 # The Jobs first: a failure streak they show may pause the CronJob in this same pass.
                 jobs = await self._require_kube().list_jobs(obj.identity.namespace, f"{UID_LABEL}={obj.identity.uid}")
                 folded = history.fold(previous, history.runs_from_jobs(jobs), now=now, generation=obj.generation)
-                events.extend(EventRecord(e.type, e.reason, e.message) for e in folded.events)
+                events.extend(folded.events)
                 metrics.record_runs(obj.identity.namespace, obj.identity.name, folded.counted,
                                     folded.status.runs.consecutive_failures if folded.status.runs else 0)
                 control = self._controls(spec, folded.status, obj, now, events)
@@ -437,7 +431,7 @@ class CronService:
                   events: list[EventRecord]) -> runcontrol.Control:
         control = runcontrol.apply_controls(spec, status, generation=obj.generation, annotations=obj.annotations,
                                             now=now)
-        events.extend(EventRecord(e.type, e.reason, e.message) for e in control.events)
+        events.extend(control.events)
         metrics.PAUSED.labels(obj.identity.namespace, obj.identity.name).set(1 if control.status.paused else 0)
         return control
 
