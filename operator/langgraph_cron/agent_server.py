@@ -321,10 +321,7 @@ class AgentServerClient:
 
     async def search_threads(self, *, metadata: dict, limit: int = 10) -> list[str]:
         """Ids of the threads whose metadata contains `metadata`."""
-        data = await self._request("POST", "/threads/search", op="search_threads",
-                                   json={"metadata": metadata, "limit": limit})
-        if not isinstance(data, list):
-            raise ServerUnavailable(f"POST {self._display_url}/threads/search: expected a JSON list")
+        data = await self.search_threads_raw(metadata=metadata, limit=limit, select=["thread_id"])
         return [self._thread_id_of(item, "POST /threads/search") for item in data]
 
     async def search_threads_raw(self, *, metadata: dict, limit: int, offset: int = 0,
@@ -376,11 +373,8 @@ class AgentServerClient:
 
     async def list_runs(self, thread_id: str, *, limit: int = 100) -> list[Run]:
         """The thread's runs, newest first."""
-        path = f"{self._thread_path(thread_id)}/runs?limit={int(limit)}"
-        data = await self._request("GET", path, op="run")
-        if not isinstance(data, list):
-            raise ServerUnavailable(f"GET {self._display_url}{path}: expected a JSON list")
-        return [self._parse_run(item, f"GET {path}") for item in data]
+        where = f"GET {self._thread_path(thread_id)}/runs"
+        return [self._parse_run(item, where) for item in await self.thread_runs_raw(thread_id, limit=limit)]
 
     async def join_run(self, thread_id: str, run_id: str) -> Any:
         """Blocks until the run ends (the server keeps the response alive with whitespace every 5 s).

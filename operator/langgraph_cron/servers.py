@@ -105,12 +105,8 @@ class ServerService:
         self.directory.checks[key] = health
         self.crons.invalidate_server(key)
         in_use = len(holders(key, crons))
-        patch = connections.server_status_patch(body, health, in_use=in_use, now=now, deleting=deleting)
-        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
-        try:
-            await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
-        except KubernetesApiError as exc:
-            logger.warning("cannot write the status of %s: %s", key, exc)
+        await self._write_status(key, connections.server_status_patch(body, health, in_use=in_use, now=now,
+                                                                      deleting=deleting))
         if before is None or (before.ready, before.url) != (health.ready, health.url):
             level = logging.INFO if health.ready else logging.WARNING
             logger.log(level, "%s: %s: %s", key, health.reason, health.message)
@@ -126,13 +122,15 @@ class ServerService:
                 body["metadata"].get("generation"), (body.get("spec") or {}).get("url") or "", False, "Unchecked",
                 "not checked yet",
             )
-            patch = connections.server_status_patch(body, health, in_use=len(users), now=self.crons.clock(),
-                                                     deleting=True)
-            plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
-            try:
-                await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
-            except KubernetesApiError as exc:
-                logger.warning("cannot write the status of %s: %s", key, exc)
+            await self._write_status(key, connections.server_status_patch(
+                body, health, in_use=len(users), now=self.crons.clock(), deleting=True))
         else:
             self.directory.checks.pop(key, None)
         return [f"{b['metadata']['namespace']}/{b['metadata']['name']}" for b in users]
+
+    async def _write_status(self, key: ServerKey, patch: dict[str, Any]) -> None:
+        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
+        try:
+            await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
+        except KubernetesApiError as exc:  # the next check writes it again
+            logger.warning("cannot write the status of %s: %s", key, exc)
