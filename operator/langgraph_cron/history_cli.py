@@ -75,7 +75,7 @@ class KubeServers:
 def _key(connection: Connection, settings: Settings, servers: KubeServers | None) -> str | None:
     if connection.secret is not None and servers is not None:
         return servers.secret(connection.secret.namespace, connection.secret.name, connection.secret.key)
-    if connection.operator_key or (connection.url == settings.server_url and connection.secret is None):
+    if connection.operator_key:  # the operator-wide key, where the service would send it
         return settings.api_key.get_secret_value() if settings.api_key else None
     return None
 
