@@ -60,3 +60,15 @@ def lgcron_command() -> list[str]:
         return [str(script)]
     found = shutil.which("lgcron")
     return [found] if found else [sys.executable, "-m", "langgraph_cron.cli"]
+
+
+async def lgcron(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """`python -m langgraph_cron.cli ARGS` as a process of its own (KUBECONFIG and LGCRON_* from the
+    test's environment): (exit code, stdout, stderr). kmock serves on the test's event loop, so the
+    process is awaited, never waited for in a blocking call."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "langgraph_cron.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
+    return process.returncode, out.decode(), err.decode()

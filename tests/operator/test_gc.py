@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import sys
 import uuid
 
 import pytest
@@ -19,7 +18,7 @@ from langgraph_cron.agent_server import (
     Cron,
     CronNotFound,
 )
-from operator_helpers import FAR_AWAY, crons_of, is_ready, resource, wait_until
+from operator_helpers import FAR_AWAY, crons_of, is_ready, lgcron, resource, wait_until
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
 
@@ -58,16 +57,6 @@ async def exists(server: AgentServerClient, cron: Cron) -> bool:
     except CronNotFound:
         return False
     return True
-
-
-async def lgcron(*args: str) -> tuple[int, str, str]:
-    # A process of its own: kmock serves on this test's event loop, so wait for it asynchronously.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "langgraph_cron.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_audit_lists_exactly_the_orphans_and_delete_removes_only_them(

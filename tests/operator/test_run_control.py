@@ -8,28 +8,16 @@ kubelet runs it, so only its creation is checked).
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 from kube import api_path
-from operator_helpers import condition, has_reason, is_ready, resource
+from operator_helpers import condition, has_reason, is_ready, lgcron, resource
 
 from langgraph_cron.runcontrol import trigger_job_name, trigger_thread_id
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
 
 EVERY_SECOND = "* * * * * *"
-
-
-async def lgcron(*args: str, timeout: float = 90) -> tuple[int, str, str]:
-    # A process of its own (KUBECONFIG and LGCRON_* come from the test's environment); kmock serves
-    # on this test's event loop, so wait for it asynchronously.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "langgraph_cron.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
-    return process.returncode, out.decode(), err.decode()
 
 
 def trigger_handled(value: str):
@@ -52,7 +40,7 @@ async def test_a_trigger_starts_one_run_and_lgcron_trigger_waits_for_its_end(kub
         assert [r.run_id for r in runs] == [trigger["runId"]]
         assert "Triggered" in [e["reason"] for e in await kube.events("on-demand")]
 
-        code, out, err = await lgcron("trigger", f"{kube.namespace}/on-demand", "--wait", "--timeout", "60")
+        code, out, err = await lgcron("trigger", f"{kube.namespace}/on-demand", "--wait", "--timeout", "60", timeout=90)
         assert code == 0, out + err
         assert "started" in out and out.strip().endswith(": success")
         await kube.delete("on-demand")
@@ -65,7 +53,7 @@ async def test_a_trigger_on_a_suspended_cron_is_refused(kube, operator):
         await kube.wait_for("resting", is_ready)
         await kube.patch("resting", {"metadata": {"annotations": {"lgcron.io/trigger": "now"}}})
         obj = await kube.wait_for("resting", trigger_handled("now"))
-        code, _, err = await lgcron("trigger", f"{kube.namespace}/resting", "--wait", "--timeout", "30")
+        code, _, err = await lgcron("trigger", f"{kube.namespace}/resting", "--wait", "--timeout", "30", timeout=90)
     assert "suspended" in obj["status"]["lastTrigger"]["refused"]
     refused = [e for e in await kube.events("resting") if e["reason"] == "TriggerRefused"]
     assert refused and refused[0]["type"] == "Warning" and "suspended" in refused[0]["message"]
@@ -87,7 +75,7 @@ async def test_pause_after_two_failures_and_lgcron_resume(kube, operator, server
         assert condition(await kube.get("flaky"))["reason"] == "PausedAfterFailures"
 
         await kube.patch("flaky", {"metadata": {"annotations": {"lgcron.io/resume": "seen-it"}}, "spec": {}})
-        code, out, err = await lgcron("resume", f"{kube.namespace}/flaky")
+        code, out, err = await lgcron("resume", f"{kube.namespace}/flaky", timeout=90)
         assert code == 0, out + err
         obj = await kube.wait_for("flaky", lambda o: condition(o)["reason"] == "Scheduled")
         assert obj["status"].get("paused") is None and obj["status"]["runs"]["consecutiveFailures"] <= 1

@@ -6,11 +6,9 @@ starting with "fail:", so a change of input alone turns its runs from succeeding
 
 from __future__ import annotations
 
-import asyncio
-import sys
 
 import pytest
-from operator_helpers import condition, is_ready, resource
+from operator_helpers import condition, is_ready, lgcron, resource
 from prometheus_client import REGISTRY
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
@@ -69,14 +67,3 @@ async def test_an_explicit_delete_of_run_threads_says_history_is_unavailable(kub
     unavailable = condition(obj, "LastRunSucceeded")
     assert (unavailable["status"], unavailable["reason"]) == ("Unknown", "HistoryUnavailable")
     assert "onRunCompleted: delete" in unavailable["message"]
-
-
-async def lgcron(*args: str) -> tuple[int, str, str]:
-    # A process of its own (KUBECONFIG and LGCRON_* come from the test's environment); kmock serves
-    # on this test's event loop, so wait for it asynchronously.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "langgraph_cron.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    return process.returncode, out.decode(), err.decode()
