@@ -270,8 +270,10 @@ async def test_deleting_a_server_in_use_is_held_until_its_crons_are_gone(kube, o
         body = await wait_until(held, 30, "the deletion to be held")
         assert body["metadata"]["deletionTimestamp"] and body["status"]["inUseBy"] == 1
         assert "1 LangGraphCron(s) still refer to it" in condition(body, "Terminating")["message"]
-        events = await kube.events("team-server")
-        assert any(e["reason"] == "InUse" and e["type"] == "Warning" and "user" in e["message"] for e in events)
+        async def in_use_event() -> bool:  # posted right after the status write, by the Event poster
+            return any(e["reason"] == "InUse" and e["type"] == "Warning" and "user" in e["message"]
+                       for e in await kube.events("team-server"))
+        await wait_until(in_use_event, 10, "the InUse Warning Event")
         # The cron is deleted with the server's key, which is still there; then the server goes.
         await kube.delete("user")
         await kube.wait_gone("user")
