@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from langgraph_cron import metrics
+from langgraph_cron import kopf_patches, metrics
 from langgraph_cron.agent_server import make_http_client
 from langgraph_cron.audit import collect_forever
 from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
@@ -37,6 +37,8 @@ from langgraph_cron.reconcile import status_patch
 from langgraph_cron.service import SLOW_RETRY_SECONDS, CronObject, CronService, Result
 from langgraph_cron.servers import ServerService, referred_servers, referrers
 from langgraph_cron.settings import Settings
+
+kopf_patches.install()  # kopf's JSON patches without deep copies of whole bodies (kopf_patches.py)
 
 FINALIZER = "lgcron.io/cleanup"
 RESOURCE = (GROUP, VERSION, PLURAL)
