@@ -236,12 +236,7 @@ async def _resync_forever(memo: kopf.Memo) -> None:
 
 async def _resync_pass(memo: kopf.Memo) -> None:
     await _check_servers(memo)
-    # Only objects kopf has put its finalizer on: a cron made for one without it could outlive it.
-    snapshot = {
-        uid: body
-        for uid, body in list(memo.registry.items())
-        if FINALIZER in (body["metadata"].get("finalizers") or []) and not body["metadata"].get("deletionTimestamp")
-    }
+    snapshot = {uid: body for uid, body in list(memo.registry.items()) if _in_resync_pass(body)}
     memo.service.keep_only(memo.registry.keys())
     memo.runs.keep_only(memo.registry.keys())
     in_sync, dirty = await memo.service.resync(snapshot.values())
@@ -265,6 +260,16 @@ async def _resync_pass(memo: kopf.Memo) -> None:
         except Exception:  # one object's surprise must not starve the rest of the pass
             logging.getLogger(__name__).exception("resync of %s/%s failed", obj.identity.namespace, obj.identity.name)
     await _observe_runs(memo, snapshot)
+
+
+def _in_resync_pass(body: Mapping[str, Any]) -> bool:
+    """Only objects kopf has put its finalizer on (a cron made for one without it could outlive it),
+    not being deleted, and reconciled at least once: until then kopf's create handler has the
+    object, and a pass would only parse its spec to learn that (thousands of objects, every pass,
+    while a slow Agent Server keeps them queued)."""
+    meta = body["metadata"]
+    return (FINALIZER in (meta.get("finalizers") or []) and not meta.get("deletionTimestamp")
+            and bool((body.get("status") or {}).get("conditions")))
 
 
 async def _observe_runs(memo: kopf.Memo, snapshot: dict[str, Any]) -> None:

@@ -82,3 +82,24 @@ def test_report_has_every_target_row(report: str) -> None:
                 "operator peak RSS <= 150 MB", "no RSS growth over 3 passes", "steady-state requests per pass <= 2",
                 "steady-state status writes == 0", "Agent Server requests per deleted resource <= 2"):
         assert re.search(rf"(PASS|FAIL) +{re.escape(row)}", report), row
+
+
+def test_paced_creation_starts_no_sooner_than_its_rate_allows() -> None:
+    """`--rate R`: the i-th create starts i/R s after the first, whatever the concurrency."""
+    import asyncio
+    import time
+
+    from bench.__main__ import bounded
+
+    starts: dict[int, float] = {}
+
+    async def record(item: int) -> None:
+        starts[item] = time.monotonic()
+
+    async def main() -> None:
+        await bounded(4, range(6), record, rate=50.0)
+
+    asyncio.run(main())
+    assert sorted(starts) == list(range(6))
+    for i, start in starts.items():
+        assert start - starts[0] >= i / 50.0 - 0.005, (i, start - starts[0])

@@ -46,3 +46,14 @@ def test_a_cron_its_server_refuses_does_not_hold_the_servers_deletion():
     crons = [cron("refused", "ServerNotAllowed"), cron("pending"), cron("made", "ServerNotAllowed", made=True),
              cron("retrying", "ServerUnavailable")]
     assert [c["metadata"]["name"] for c in holders(key, crons)] == ["pending", "made", "retrying"]
+
+
+def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once() -> None:
+    from langgraph_cron.handlers import _in_resync_pass
+
+    reconciled = {**BODY, "status": {**BODY["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
+    assert _in_resync_pass(reconciled)
+    assert not _in_resync_pass(BODY), "never reconciled: kopf's create handler has it, nothing to parse"
+    assert not _in_resync_pass({**reconciled, "status": None})
+    assert not _in_resync_pass({**reconciled, "metadata": {**BODY["metadata"], "finalizers": []}})
+    assert not _in_resync_pass({**reconciled, "metadata": {**BODY["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}})
