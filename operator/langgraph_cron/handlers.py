@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import itertools
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -182,6 +183,14 @@ class BodyRegistry(Mapping[str, dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self.index) if self.index is not None else 0
+
+    # A pass walks every body: straight through kopf's stores, not a key lookup per body.
+    def items(self) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[override]
+        return [(uid, body) for uid, store in (self.index.items() if self.index is not None else ())
+                for body in itertools.islice(store, 1)]
+
+    def values(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        return [body for _, body in self.items()]
 
 
 @kopf.index(*RESOURCE)

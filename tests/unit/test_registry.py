@@ -57,3 +57,14 @@ def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once(
     assert not _in_resync_pass({**reconciled, "status": None})
     assert not _in_resync_pass({**reconciled, "metadata": {**BODY["metadata"], "finalizers": []}})
     assert not _in_resync_pass({**reconciled, "metadata": {**BODY["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}})
+
+
+def test_the_registry_reads_kopfs_index_one_body_per_object() -> None:
+    from langgraph_cron.handlers import BodyRegistry
+
+    registry = BodyRegistry()
+    assert (list(registry.items()), list(registry.values()), len(registry)) == ([], [], 0)
+    registry.index = {"u-1": [BODY], "u-2": [{"metadata": {"uid": "u-2"}}], "u-3": []}  # kopf: uid -> store
+    assert registry.items() == [("u-1", BODY), ("u-2", {"metadata": {"uid": "u-2"}})]
+    assert registry.values() == [BODY, {"metadata": {"uid": "u-2"}}]
+    assert registry["u-1"] is BODY and registry.get("u-3") is None and "u-3" not in registry
