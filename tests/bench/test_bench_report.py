@@ -38,7 +38,7 @@ def report() -> str:
 @pytest.mark.agent_server
 @pytest.mark.operator
 def test_every_resource_becomes_ready_with_one_server_request(report: str) -> None:
-    assert re.search(rf"all Ready \(Ready=True, observedGeneration=generation\) [\d.]+ s after the first create", report)
+    assert re.search(r"all Ready \(Ready=True, observedGeneration=generation\) [\d.]+ s after the first create", report)
     assert f"Agent Server requests until all Ready: {N} (1.00 per resource)" in report
     assert re.search(rf"POST /runs/crons +{N}\n", report)
     assert f"baseline: plain httpx, a sequential loop: {N} x POST /runs/crons" in report
