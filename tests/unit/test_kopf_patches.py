@@ -71,3 +71,14 @@ def test_installed_with_the_handlers():
     import langgraph_cron.handlers  # noqa: F401  (installs it)
 
     assert patches.Patch.as_json_patch is kopf_patches.lean_as_json_patch
+
+
+def test_the_body_kopf_passes_works_too():
+    """kopf hands its own Body view (the event's body) when nothing was merge-patched before."""
+    from kopf._cogs.structs.bodies import Body
+
+    patch = patches.Patch(fns=[functools.partial(finalizers.block_deletion, finalizer=FINALIZER)])
+    raw = body(["other"])
+    assert kopf_patches.lean_as_json_patch(patch, Body(raw)) == kopf_patches._kopf_as_json_patch(patch, Body(raw))
+    assert kopf_patches.lean_as_json_patch(patch, Body(raw)) == [
+        {"op": "add", "path": "/metadata/finalizers/1", "value": FINALIZER}]
