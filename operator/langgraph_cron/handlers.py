@@ -245,7 +245,7 @@ async def _resync_forever(memo: kopf.Memo) -> None:
 
 async def _resync_pass(memo: kopf.Memo) -> None:
     await _check_servers(memo)
-    snapshot = {uid: body for uid, body in list(memo.registry.items()) if _in_resync_pass(body)}
+    snapshot = {uid: body for uid, body in memo.registry.items() if _in_resync_pass(body)}
     memo.service.keep_only(memo.registry.keys())
     memo.runs.keep_only(memo.registry.keys())
     in_sync, dirty = await memo.service.resync(snapshot.values())
@@ -260,8 +260,8 @@ async def _resync_pass(memo: kopf.Memo) -> None:
                 await memo.kube.patch_status(obj.identity.namespace, obj.identity.name, changes)
     for obj in dirty:
         current = memo.registry.get(obj.identity.uid)
-        if current is None or current["metadata"].get("deletionTimestamp") or not obj.status.conditions:
-            continue  # gone, going, or never reconciled yet: kopf's own handlers have it
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            continue  # gone or going: kopf's deletion handler has it
         if current["metadata"].get("resourceVersion") != snapshot[obj.identity.uid]["metadata"].get("resourceVersion"):
             continue  # changed since the snapshot: its handler has just reconciled (or will)
         try:

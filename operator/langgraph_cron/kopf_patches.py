@@ -21,10 +21,15 @@ import logging
 from typing import Any
 
 import jsonpatch
-from kopf._cogs.structs import finalizers, patches
 
-_FINALIZER_FNS = (finalizers.block_deletion, finalizers.allow_deletion)
-_kopf_as_json_patch = patches.Patch.as_json_patch
+try:  # kopf's internals: a release may move them, and then kopf's own patch building stays
+    from kopf._cogs.structs import finalizers, patches
+
+    _FINALIZER_FNS = (finalizers.block_deletion, finalizers.allow_deletion)
+    _kopf_as_json_patch = patches.Patch.as_json_patch
+    _KOPF_FITS = hasattr(patches.Patch, "fns")
+except (ImportError, AttributeError):
+    _KOPF_FITS = False
 
 
 def _only_finalizer_fns(patch: patches.Patch) -> bool:
@@ -45,9 +50,7 @@ def lean_as_json_patch(self: patches.Patch, body: Any = None) -> list[Any]:
 
 
 def install() -> None:
-    if patches.Patch.as_json_patch is lean_as_json_patch:
-        return
-    if not hasattr(patches.Patch, "fns") or not all(hasattr(finalizers, f.__name__) for f in _FINALIZER_FNS):
+    if not _KOPF_FITS:
         logging.getLogger(__name__).info("kopf's patch internals moved: its own JSON-patch building is used")
         return
     patches.Patch.as_json_patch = lean_as_json_patch  # type: ignore[method-assign]
