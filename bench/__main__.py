@@ -20,11 +20,19 @@ from pathlib import Path
 
 import httpx
 import uvloop
-from langgraph_cron.devserver import AgentServerProcess
-from langgraph_cron.reconcile import Identity, desired_cron, parse_spec
+from langgraph_cron.clients.devserver import AgentServerProcess
+from langgraph_cron.core.plan import desired_cron
+from langgraph_cron.core.spec import Identity, parse_spec
 
 from bench import ROOT
-from bench.cluster import ApiserverMetrics, Kube, Observer, apply_crd, emulator, start_control_plane
+from bench.cluster import (
+    ApiserverMetrics,
+    Kube,
+    Observer,
+    apply_crd,
+    emulator,
+    start_control_plane,
+)
 from bench.operator_proc import OperatorProcess, cpu_seconds, stop_profile
 
 SPEC = {"schedule": "0 9 1 1 *", "assistantId": "agent"}  # 09:00 on 1 January: nothing fires during the run

@@ -17,6 +17,7 @@ import attrs
 import httpx
 import kmock
 import kubernetes
+from control_plane import ControlPlane
 from kube import (
     LGCRON_API_VERSION,
     LGCRON_KIND,
@@ -25,10 +26,9 @@ from kube import (
     api_path,
     ensure_crds,
 )
-from control_plane import ControlPlane
 from kube_emulator import KubeEmulator
+from langgraph_cron.clients.transport import AiohttpTransport
 from prometheus_client.parser import text_string_to_metric_families
-from langgraph_cron.transport import AiohttpTransport
 
 from bench import ROOT
 

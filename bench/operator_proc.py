@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from langgraph_cron.devserver import free_port
+from langgraph_cron.clients.devserver import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langgraph_cron.devserver import AgentServerProcess as _AgentServerProcess
-from langgraph_cron.devserver import free_port  # noqa: F401  (re-exported for tests)
+from langgraph_cron.clients.devserver import AgentServerProcess as _AgentServerProcess
+from langgraph_cron.clients.devserver import free_port  # noqa: F401  (re-exported for tests)
 
 GRAPHS_DIR = Path(__file__).resolve().parent / "graphs"
 DEFAULT_GRAPHS = {

@@ -12,8 +12,7 @@ import uuid
 
 import httpx
 import pytest
-
-from langgraph_cron.agent_server import AgentServerClient, make_http_client
+from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
 
 
 @pytest.fixture

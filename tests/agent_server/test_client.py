@@ -3,8 +3,13 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    Cron,
+    CronNotFound,
+    Unauthorized,
+)
 
-from langgraph_cron.agent_server import AgentServerClient, Cron, CronNotFound, Unauthorized
 from tests.agent_server.helpers import UID_KEY, cron_body, new_thread
 from tests.graphs.auth import VALID_KEY
 

@@ -4,8 +4,8 @@ from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from langgraph_cron.clients.agent_server import Rejected
 
-from langgraph_cron.agent_server import Rejected
 from tests.agent_server.helpers import UID_KEY, cron_body, new_thread
 
 pytestmark = pytest.mark.agent_server

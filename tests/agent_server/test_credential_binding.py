@@ -11,12 +11,13 @@ import uuid
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import Identity, parse_spec
+from langgraph_cron.engine.service import CronService
 
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.service import CronObject, CronService
-from langgraph_cron.reconcile import Identity, parse_spec
-from langgraph_cron.settings import Settings
 from tests.agent_server.helpers import NEVER_SOON
 
 pytestmark = pytest.mark.agent_server

@@ -3,10 +3,16 @@
 import uuid
 
 import pytest
-
-from langgraph_cron.agent_server import (
-    AgentServerClient, AssistantNotFound, CronNotFound, Rejected, ServerUnavailable, ThreadNotFound, Unauthorized,
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AssistantNotFound,
+    CronNotFound,
+    Rejected,
+    ServerUnavailable,
+    ThreadNotFound,
+    Unauthorized,
 )
+
 from tests.agent_server.helpers import cron_body, new_thread
 from tests.graphs.auth import READONLY_KEY, VALID_KEY
 

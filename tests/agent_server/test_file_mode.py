@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from langgraph_cron.agent_server import AgentServerClient
-from langgraph_cron.reconcile import NAME_KEY, NAMESPACE_KEY
+from langgraph_cron.clients.agent_server import AgentServerClient
+from langgraph_cron.core.spec import NAME_KEY, NAMESPACE_KEY
 
 pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(120)]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

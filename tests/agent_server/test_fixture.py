@@ -4,8 +4,8 @@ import asyncio
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import ServerUnavailable
 
-from langgraph_cron.agent_server import ServerUnavailable
 from tests.agent_server.helpers import UID_KEY, cron_body
 from tests.agent_server_fixture import AgentServerProcess
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-
-from langgraph_cron.cronjob import run_request
-from langgraph_cron.invoke import (
+from langgraph_cron.cli.invoke import (
     EXIT_OK,
     EXIT_REJECTED,
     EXIT_RUN_FAILED,
@@ -24,8 +22,16 @@ from langgraph_cron.invoke import (
     INVOCATION_KEY,
     JOB_KEY,
 )
-from langgraph_cron.reconcile import Identity, parse_spec
-from tests.agent_server.helpers import UID_KEY, new_thread, runs_of, threads_with, wait_for
+from langgraph_cron.core.cronjob import run_request
+from langgraph_cron.core.spec import Identity, parse_spec
+
+from tests.agent_server.helpers import (
+    UID_KEY,
+    new_thread,
+    runs_of,
+    threads_with,
+    wait_for,
+)
 from tests.agent_server_fixture import free_port
 from tests.graphs.auth import VALID_KEY
 

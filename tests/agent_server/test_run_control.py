@@ -11,14 +11,19 @@ import uuid
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.runcontrol import trigger_thread_id
+from langgraph_cron.engine.observer import RunObserver
 from prometheus_client import REGISTRY
 
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.observer import RunObserver
-from langgraph_cron.runcontrol import trigger_thread_id
 from tests.agent_server.conftest import Recorder
-from tests.agent_server.test_run_history import EVERY_SECOND, Cron, looked_until, make_service
+from tests.agent_server.test_run_history import (
+    EVERY_SECOND,
+    Cron,
+    looked_until,
+    make_service,
+)
 
 pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(120)]
 

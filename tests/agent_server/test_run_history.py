@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import Identity
+from langgraph_cron.engine.observer import RunObserver
+from langgraph_cron.engine.service import CronService
 from prometheus_client import REGISTRY
-
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.observer import RunObserver
-from langgraph_cron.reconcile import Identity
-from langgraph_cron.service import CronObject, CronService
-from langgraph_cron.settings import Settings
 
 pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(120)]
 
@@ -252,7 +252,7 @@ async def test_a_run_time_without_a_run_is_counted_as_missed(http, agent_server)
     period that tick counts in lgcron_missed_runs_total, once."""
     from datetime import timedelta
 
-    from langgraph_cron.models import format_time
+    from langgraph_cron.core.models import format_time
 
     service = make_service(http, agent_server.url)
     observer = RunObserver(service, grace=60)

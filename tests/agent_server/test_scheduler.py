@@ -14,7 +14,15 @@ import asyncio
 
 import pytest
 
-from tests.agent_server.helpers import FAST, UID_KEY, cron_body, new_thread, runs_of, threads_with, wait_for
+from tests.agent_server.helpers import (
+    FAST,
+    UID_KEY,
+    cron_body,
+    new_thread,
+    runs_of,
+    threads_with,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(60)]
 

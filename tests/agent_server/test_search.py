@@ -1,8 +1,8 @@
 """Measured: POST /runs/crons/search and /runs/crons/count (inmem 0.16.7)."""
 
 import pytest
+from langgraph_cron.clients.agent_server import Rejected
 
-from langgraph_cron.agent_server import Rejected
 from tests.agent_server.helpers import UID_KEY, cron_body, new_thread
 
 pytestmark = pytest.mark.agent_server

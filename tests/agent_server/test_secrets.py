@@ -6,11 +6,18 @@ import traceback
 import uuid
 
 import pytest
-
-from langgraph_cron.agent_server import (
-    AgentServerClient, AgentServerError, AssistantNotFound, CronNotFound, Rejected, ServerUnavailable,
-    ThreadNotFound, Unauthorized, make_http_client,
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    AssistantNotFound,
+    CronNotFound,
+    Rejected,
+    ServerUnavailable,
+    ThreadNotFound,
+    Unauthorized,
+    make_http_client,
 )
+
 from tests.agent_server.helpers import cron_body
 from tests.graphs.auth import VALID_KEY
 

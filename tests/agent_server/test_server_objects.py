@@ -14,15 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.clients.kube import SecretNotFound
+from langgraph_cron.core.connections import ServerDirectory, ServerHealth, ServerKey
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import Identity, parse_spec
+from langgraph_cron.engine.servers import ServerService
+from langgraph_cron.engine.service import CronService
 
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.connections import ServerDirectory, ServerHealth, ServerKey
-from langgraph_cron.kube import SecretNotFound
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.reconcile import Identity, parse_spec
-from langgraph_cron.servers import ServerService
-from langgraph_cron.service import CronObject, CronService
-from langgraph_cron.settings import Settings
 from tests.agent_server.helpers import NEVER_SOON
 from tests.graphs.auth import VALID_KEY
 

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import UID_KEY, Identity
+from langgraph_cron.engine.service import CronService
 
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.reconcile import UID_KEY, Identity
-from langgraph_cron.service import CronObject, CronService
-from langgraph_cron.settings import Settings
 from tests.agent_server.helpers import NEVER_SOON
 from tests.agent_server_fixture import free_port
 

@@ -8,7 +8,7 @@ Tests see only a kubeconfig (exported as $KUBECONFIG for the operator under test
 namespace, so the same tests run unchanged on both::
 
     async def test_something(kube: KubeTestApi, run_operator) -> None:
-        async with run_operator("-m", "langgraph_cron.handlers"):
+        async with run_operator("-m", "langgraph_cron.controller"):
             await kube.create({"metadata": {"name": "x"}, "spec": {...}})
             await kube.wait_for("x", lambda obj: obj["status"]["cronId"])
 
@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import secrets
 import sys
 import warnings
@@ -29,8 +28,8 @@ from typing import Any
 import kopf
 import kubernetes
 import pytest
-from kopf.testing import KopfRunner
 from control_plane import ControlPlane
+from kopf.testing import KopfRunner
 from kube import (
     KUBEBUILDER_ASSETS,
     LGCRON_API_VERSION,
@@ -43,7 +42,7 @@ from kube import (
     ensure_crds,
 )
 from kube_emulator import KubeEmulator
-from langgraph_cron.agent_server import AgentServerClient, make_http_client
+from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
 from tcp_proxy import TcpProxy
 
 CRD_MANIFESTS = [Path(__file__).resolve().parents[2] / "crds" / name
@@ -166,7 +165,7 @@ def run_operator(kube: KubeTestApi) -> Callable[..., contextlib.AbstractAsyncCon
     ``async with run_operator(*kopf_run_args, registry=None, **runner_kwargs) as runner:``
 
     Runs ``kopf run --standalone --namespace <kube.namespace> *kopf_run_args`` in a thread.
-    Handlers come from modules/files in the args (``"-m", "langgraph_cron.handlers"``) or from
+    Handlers come from modules/files in the args (``"-m", "langgraph_cron.controller"``) or from
     an explicit ``registry``. The operator is stopped without blocking the event loop,
     which kmock needs to keep serving it until it is gone. While it runs, KopfRunner (click)
     captures this process's stdout: print after the ``async with``.

@@ -36,7 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from langgraph_cron.devserver import free_port
+from langgraph_cron.clients.devserver import free_port
 
 SERVICE_CIDR = "10.0.0.0/24"
 LOOPBACK = "127.0.0.1"

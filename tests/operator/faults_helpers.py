@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes
-from langgraph_cron.agent_server import AgentServerClient, Cron
+from langgraph_cron.clients.agent_server import AgentServerClient, Cron
 from operator_helpers import condition, lgcron_command, resource
 
 UID_KEY = "lgcron.io/uid"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from langgraph_cron.agent_server import AgentServerClient, Cron
+from langgraph_cron.clients.agent_server import AgentServerClient, Cron
 
 FAR_AWAY = "0 9 1 1 *"  # never fires during a test
 UID_KEY = "lgcron.io/uid"

@@ -8,7 +8,7 @@ import signal
 
 import httpx
 import pytest
-from langgraph_cron.devserver import free_port
+from langgraph_cron.clients.devserver import free_port
 from operator_helpers import lgcron_command
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(120)]
@@ -51,7 +51,7 @@ async def test_lgcron_run_reconciles_a_resource_and_serves_liveness_and_metrics(
 
 
 async def test_kill_9_between_create_and_status_write_leaves_exactly_one_cron(kube, kubeconfig_path, agent_server, tmp_path):
-    from langgraph_cron.agent_server import AgentServerClient, make_http_client
+    from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
     from tcp_proxy import TcpProxy
 
     proxy = await TcpProxy.started_for(agent_server.url)

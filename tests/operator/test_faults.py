@@ -49,7 +49,11 @@ from faults_helpers import (
     wait_for_invariant,
 )
 from kube import api_path
-from langgraph_cron.agent_server import AgentServerClient, AgentServerError, make_http_client
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    make_http_client,
+)
 from operator_helpers import (
     condition,
     crons_of,
@@ -162,7 +166,7 @@ async def test_kill_9_while_triggers_are_handled_never_runs_one_twice(kube, kube
                                                                      tmp_path):
     """Every resource gets a trigger while the operator is killed at random moments: in the end each
     trigger has exactly one run (a retry finds the run a killed process started)."""
-    from langgraph_cron.runcontrol import trigger_thread_id
+    from langgraph_cron.core.runcontrol import trigger_thread_id
 
     seed = env_seed()
     rng = random.Random(seed ^ 0x7216)

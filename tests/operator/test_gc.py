@@ -12,7 +12,7 @@ import secrets
 import uuid
 
 import pytest
-from langgraph_cron.agent_server import (
+from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     Cron,
@@ -142,8 +142,9 @@ async def test_gc_deletes_orphans_with_an_event_and_leaves_everything_else(
 
 async def test_audit_uses_a_server_objects_url_and_key(kube, auth_server, cluster):
     """`--server-ref lgs/NS/NAME`: the auth server accepts only VALID_KEY, which only the object's Secret holds."""
-    from langgraph_cron.agent_server import make_http_client
     from kube import LGCRON_API_VERSION, api_path
+    from langgraph_cron.clients.agent_server import make_http_client
+
     from tests.graphs.auth import VALID_KEY
 
     await kube.create_secret("audit-key", {"apiKey": VALID_KEY})

@@ -14,10 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from langgraph_cron import metrics
-from langgraph_cron.agent_server import (
-    CronNotFound,
-)
+from langgraph_cron.clients import metrics
+from langgraph_cron.clients.agent_server import CronNotFound
 from operator_helpers import (
     FAR_AWAY,
     UID_KEY,
@@ -426,7 +424,7 @@ async def test_scheduled_cron_really_fires_a_run(kube, operator, agent_server):
 
 
 def _server_requests() -> dict[tuple[str, str], float]:
-    from langgraph_cron import metrics
+    from langgraph_cron.clients import metrics
 
     totals: dict[tuple[str, str], float] = {}
     for metric in metrics.SERVER_REQUESTS.collect():

@@ -11,9 +11,8 @@ import asyncio
 
 import pytest
 from kube import api_path
+from langgraph_cron.core.runcontrol import trigger_job_name, trigger_thread_id
 from operator_helpers import condition, has_reason, is_ready, lgcron, resource
-
-from langgraph_cron.runcontrol import trigger_job_name, trigger_thread_id
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
 

@@ -6,7 +6,6 @@ starting with "fail:", so a change of input alone turns its runs from succeeding
 
 from __future__ import annotations
 
-
 import pytest
 from operator_helpers import condition, is_ready, lgcron, resource
 from prometheus_client import REGISTRY

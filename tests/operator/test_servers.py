@@ -20,10 +20,17 @@ import kubernetes
 import pytest
 from aiohttp import web
 from kube import LGCRON_API_VERSION, api_path
-from operator_helpers import condition, event_reasons, has_reason, is_ready, resource, wait_until
+from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
+from langgraph_cron.clients.devserver import free_port
+from operator_helpers import (
+    condition,
+    event_reasons,
+    has_reason,
+    is_ready,
+    resource,
+    wait_until,
+)
 
-from langgraph_cron.agent_server import AgentServerClient, make_http_client
-from langgraph_cron.devserver import free_port
 from tests.graphs.auth import VALID_KEY
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(240)]

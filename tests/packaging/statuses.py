@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph_cron.models import LangGraphCronSpec, LangGraphCronStatus
-from langgraph_cron.reconcile import Outcome, build_status
-from langgraph_cron.runcontrol import apply_controls
+from langgraph_cron.core.models import LangGraphCronSpec, LangGraphCronStatus
+from langgraph_cron.core.runcontrol import apply_controls
+from langgraph_cron.core.status import Outcome, build_status
 
 NOW = datetime(2026, 11, 22, 3, 10, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from langgraph_cron import crd as crd_module
-from langgraph_cron.crd import all_crds, render_helm_crd_template
+from langgraph_cron.core import crd as crd_module
+from langgraph_cron.core.crd import all_crds, render_helm_crd_template
 
 from tests.packaging import gotemplate
 
@@ -266,7 +266,7 @@ CRD_FILES = sorted(all_crds())  # langgraphcron.yaml, langgraphserver.yaml, clus
 @pytest.mark.parametrize("name", CRD_FILES)
 def test_chart_crd_template_is_generated_from_the_models(name):
     assert (CHART / "templates" / "crds" / name).read_text() == render_helm_crd_template(all_crds()[name]), (
-        f"the chart's CRD template {name} is stale: run `python -m langgraph_cron.crd --write`"
+        f"the chart's CRD template {name} is stale: run `python -m langgraph_cron.core.crd --write`"
     )
 
 

@@ -456,7 +456,7 @@ def test_default_server_name_and_conditions_are_passed_through():
 )
 def test_default_server_spec_is_valid_for_the_operator(values):
     """The rendered spec parses as the operator parses a ClusterLangGraphServer (unknown fields rejected)."""
-    from langgraph_cron.models import ClusterLangGraphServerSpec
+    from langgraph_cron.core.models import ClusterLangGraphServerSpec
 
     server, _ = _default_server(values)
     ClusterLangGraphServerSpec.model_validate(server["spec"])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from langgraph_cron.crd import all_crds
+from langgraph_cron.core.crd import all_crds
 
 from tests.packaging.conftest import Apiserver, crd_names
 
@@ -67,7 +67,7 @@ def test_crds_folder_holds_exactly_the_generated_crds():
     assert [p.name for p in kubectl_reads()] == sorted(all_crds())
     for path in kubectl_reads():
         [doc] = documents(path)
-        assert doc == all_crds()[path.name], f"{path.name} is stale: run `python -m langgraph_cron.crd --write`"
+        assert doc == all_crds()[path.name], f"{path.name} is stale: run `python -m langgraph_cron.core.crd --write`"
     assert crd_names() == [
         "clusterlanggraphservers.lgcron.io",
         "langgraphcrons.lgcron.io",

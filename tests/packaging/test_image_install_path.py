@@ -253,7 +253,7 @@ def test_installed_lgcron_validate_accepts_the_examples(image_venv):
 def test_installed_package_generates_every_committed_crd(image_venv):
     """The wheel carries the models of all three CRDs: the image regenerates crds/ exactly."""
     script = (
-        "import json; from langgraph_cron.crd import all_crds, render_crd_yaml; "
+        "import json; from langgraph_cron.core.crd import all_crds, render_crd_yaml; "
         "print(json.dumps({name: render_crd_yaml(crd) for name, crd in all_crds().items()}))"
     )
     result = _run([str(image_venv / "bin" / "python"), "-c", script], image_venv.parent)

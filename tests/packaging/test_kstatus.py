@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langgraph_cron.reconcile import Outcome, build_conditions
+from langgraph_cron.core.status import Outcome, build_conditions
 
 from tests.packaging.statuses import NOW, OUTCOMES, resource, status
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from langgraph_cron.crd import all_crds
+from langgraph_cron.core.crd import all_crds
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

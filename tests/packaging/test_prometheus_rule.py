@@ -8,8 +8,8 @@ from pathlib import Path
 
 import prometheus_client
 import yaml
+from langgraph_cron.clients import metrics  # noqa: F401  (registers the operator's metrics)
 
-from langgraph_cron import metrics  # noqa: F401  (registers the operator's metrics)
 from tests.packaging.test_chart_render import render
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from langgraph_cron.agent_server import (
+from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     AssistantNotFound,

@@ -1,8 +1,7 @@
 """LGCRON_ALLOWED_SERVER_URLS: which inline spec.server.url values the operator may call at all."""
 
 import pytest
-
-from langgraph_cron.settings import Settings, url_matches
+from langgraph_cron.core.settings import Settings, url_matches
 
 OPERATOR = "https://agents.internal.example.com"
 

@@ -5,18 +5,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from langgraph_cron.agent_server import AgentServerClient, Cron
-from langgraph_cron.audit import (
-    RELEASED_KEY,
-    find_orphans,
-    gc_pass,
-    orphan_table,
-    run_audit,
-)
 from langgraph_cron.cli import build_parser
-from langgraph_cron.kube import KubernetesApiError
-from langgraph_cron.service import CronService
-from langgraph_cron.settings import Settings
+from langgraph_cron.cli.audit import run_audit
+from langgraph_cron.clients.agent_server import AgentServerClient, Cron
+from langgraph_cron.clients.kube import KubernetesApiError
+from langgraph_cron.core.orphans import find_orphans, orphan_table
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import RELEASED_KEY
+from langgraph_cron.engine.gc import gc_pass
+from langgraph_cron.engine.service import CronService
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 CLUSTER = "cluster-a"
@@ -264,7 +261,7 @@ async def test_gc_searches_every_server_in_use_and_the_default_one(fake, http):
 
 async def test_gc_searches_the_servers_of_server_objects_with_their_own_key(fake, http):
     """A cron through a ClusterLangGraphServer: the GC searches that server's URL with that server's key."""
-    from langgraph_cron.connections import ServerDirectory, ServerKey
+    from langgraph_cron.core.connections import ServerDirectory, ServerKey
 
     svc = service(http)
     directory = ServerDirectory()

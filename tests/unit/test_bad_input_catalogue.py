@@ -12,16 +12,15 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from langgraph_cron.models import MAX_NESTING, MAX_SPEC_BYTES
-from langgraph_cron.reconcile import InvalidSpec, parse_spec
-
-from langgraph_cron.connections import parse_server_spec
+from langgraph_cron.core.connections import parse_server_spec
+from langgraph_cron.core.models import MAX_NESTING, MAX_SPEC_BYTES
+from langgraph_cron.core.spec import InvalidSpec, parse_spec
 
 from tests.bad_inputs import (
-    SERVER_CASES,
-    SERVER_CRD_FILES,
     CASES,
     CASES_BY_NAME,
+    SERVER_CASES,
+    SERVER_CRD_FILES,
     THREAD,
     base_spec,
     crd_openapi_schema,

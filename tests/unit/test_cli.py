@@ -27,7 +27,7 @@ def test_help_names_every_command_and_the_settings(capsys):
 
 
 def test_crd_command_prints_the_generated_crd(capsys):
-    from langgraph_cron.crd import render_crd_yaml
+    from langgraph_cron.core.crd import render_crd_yaml
 
     assert main(["crd"]) == 0
     assert capsys.readouterr().out == render_crd_yaml()

@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from langgraph_cron.crd import all_crds, build_crd, build_server_crd, render_crd_yaml
+from langgraph_cron.core.crd import (
+    all_crds,
+    build_crd,
+    build_server_crd,
+    render_crd_yaml,
+)
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "crds" / "langgraphcron.yaml"
 
@@ -23,7 +28,7 @@ def _schema():
 
 def test_committed_crd_matches_the_models():
     assert CRD_FILE.read_text() == render_crd_yaml(), (
-        "crds/langgraphcron.yaml is stale: run `python -m langgraph_cron.crd > crds/langgraphcron.yaml`"
+        "crds/langgraphcron.yaml is stale: run `python -m langgraph_cron.core.crd > crds/langgraphcron.yaml`"
     )
 
 
@@ -104,7 +109,7 @@ def test_committed_server_crd_matches_the_models(name):
     generated = render_crd_yaml(build_server_crd(cluster=SERVER_FILES[name]))
     assert generated == render_crd_yaml(all_crds()[name])
     assert (CRDS / name).read_text() == generated, (
-        f"crds/{name} is stale: run `python -m langgraph_cron.crd --write`"
+        f"crds/{name} is stale: run `python -m langgraph_cron.core.crd --write`"
     )
 
 

@@ -4,8 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from langgraph_cron.history import fold, runs_from_jobs
-from langgraph_cron.cronjob import (
+from langgraph_cron.core.cronjob import (
     InvokerTarget,
     build_cronjob,
     build_cronjob_status,
@@ -13,8 +12,10 @@ from langgraph_cron.cronjob import (
     cronjob_update,
     is_controlled_by,
 )
-from langgraph_cron.models import LangGraphCronStatus, SecretKeyRef
-from langgraph_cron.reconcile import Identity, InvalidSpec, Outcome, parse_spec
+from langgraph_cron.core.history import fold, runs_from_jobs
+from langgraph_cron.core.models import LangGraphCronStatus, SecretKeyRef
+from langgraph_cron.core.spec import Identity, InvalidSpec, parse_spec
+from langgraph_cron.core.status import Outcome
 
 NOW = datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC)
 IDENTITY = Identity(uid="u-1", namespace="team-a", name="nightly")
@@ -274,8 +275,8 @@ def test_run_timeout_is_the_jobs_deadline_unless_the_cronjob_options_set_one():
 
 
 def test_a_triggered_job_is_the_cronjobs_template_owned_by_it():
-    from langgraph_cron.cronjob import job_from_cronjob
-    from langgraph_cron.runcontrol import trigger_job_name
+    from langgraph_cron.core.cronjob import job_from_cronjob
+    from langgraph_cron.core.runcontrol import trigger_job_name
 
     cronjob = {**build(), "metadata": {**build()["metadata"], "uid": "cj-uid"}}
     name = trigger_job_name("nightly", "v1")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 
 import kopf
-
-from langgraph_cron.diffbase import DIGEST_KEY, StatusDigestDiffBaseStorage
+from langgraph_cron.controller.diffbase import DIGEST_KEY, StatusDigestDiffBaseStorage
 
 BODY = {
     "apiVersion": "lgcron.io/v1alpha1",

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from langgraph_cron.events import MAX_MESSAGE, EventPoster, build_event, unique_ns
+from langgraph_cron.clients.events import (
+    MAX_MESSAGE,
+    EventPoster,
+    build_event,
+    unique_ns,
+)
 
 BODY = {"apiVersion": "lgcron.io/v1alpha1", "kind": "LangGraphCron",
         "metadata": {"name": "nightly", "namespace": "team-a", "uid": "u-1", "managedFields": [{}]},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from langgraph_cron.history import (
+from langgraph_cron.core.history import (
     HistoryMemory,
     ObservedRun,
     error_line,
@@ -12,7 +12,7 @@ from langgraph_cron.history import (
     runs_from_thread_runs,
     runs_from_threads,
 )
-from langgraph_cron.models import LangGraphCronStatus, RunHistoryOptions
+from langgraph_cron.core.models import LangGraphCronStatus, RunHistoryOptions
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)

@@ -4,14 +4,29 @@ import io
 import json
 
 import pytest
-
-from langgraph_cron.agent_server import (
-    AssistantNotFound, Rejected, ServerUnavailable, ThreadNotFound, Unauthorized,
-)
 from langgraph_cron.cli import build_parser
-from langgraph_cron.invoke import (
-    EXIT_OK, EXIT_REJECTED, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, INVOCATION_KEY, JOB_KEY, EventLog,
-    InvalidRequest, retry_transient, exit_code_for_error, exit_code_for_status, failure_detail, parse_request,
+from langgraph_cron.cli.invoke import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    INVOCATION_KEY,
+    JOB_KEY,
+    EventLog,
+    InvalidRequest,
+    exit_code_for_error,
+    exit_code_for_status,
+    failure_detail,
+    parse_request,
+    retry_transient,
+)
+from langgraph_cron.clients.agent_server import (
+    AssistantNotFound,
+    Rejected,
+    ServerUnavailable,
+    ThreadNotFound,
+    Unauthorized,
 )
 
 OWNER = {"lgcron.io/uid": "u-1", "lgcron.io/namespace": "ns", "lgcron.io/name": "digest",

@@ -7,8 +7,7 @@ import functools
 
 import pytest
 from kopf._cogs.structs import finalizers, patches
-
-from langgraph_cron import kopf_patches
+from langgraph_cron.controller import kopf_patches
 
 FINALIZER = "lgcron.io/cleanup"
 MANAGED_FIELDS = [{"manager": f"m{i}", "operation": "Update", "fieldsV1": {"f:spec": {f"f:k{j}": {} for j in range(50)}}}
@@ -68,7 +67,7 @@ def test_other_patches_go_to_kopf(monkeypatch):
 
 
 def test_installed_with_the_handlers():
-    import langgraph_cron.handlers  # noqa: F401  (installs it)
+    import langgraph_cron.controller.handlers  # noqa: F401  (installs it)
 
     assert patches.Patch.as_json_patch is kopf_patches.lean_as_json_patch
 

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp.web
 import kopf
 import pytest
-
-from langgraph_cron.kube import KubeClient, KubernetesApiError, SecretNotFound
+from langgraph_cron.clients.kube import KubeClient, KubernetesApiError, SecretNotFound
 
 SECRET_VALUE = "sk-kube-client-test-value"
 

@@ -4,8 +4,11 @@ import re
 from pathlib import Path
 
 import pytest
-
-from langgraph_cron.models import CronJobOptions, LangGraphCronSpec, LangGraphCronStatus
+from langgraph_cron.core.models import (
+    CronJobOptions,
+    LangGraphCronSpec,
+    LangGraphCronStatus,
+)
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -3,22 +3,17 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from langgraph_cron.agent_server import Cron
-from langgraph_cron.models import Condition, LangGraphCronStatus
-from langgraph_cron.reconcile import (
-    ASSISTANT_KEY,
-    Identity,
-    InvalidSpec,
+from langgraph_cron.clients.agent_server import Cron
+from langgraph_cron.core.models import Condition, LangGraphCronStatus
+from langgraph_cron.core.plan import desired_cron, observed_cron, plan_update
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import ASSISTANT_KEY, Identity, InvalidSpec, parse_spec
+from langgraph_cron.core.status import (
     Outcome,
     build_conditions,
     build_status,
-    desired_cron,
-    observed_cron,
-    parse_spec,
-    plan_update,
     status_patch,
 )
-from langgraph_cron.settings import Settings
 
 NOW = datetime(2026, 11, 22, 10, 0, 30, tzinfo=UTC)
 IDENTITY = Identity(uid="u-1", namespace="team-a", name="nightly")

@@ -1,7 +1,7 @@
 """The resync registry keeps every LangGraphCron's body: without the parts nobody reads, which are big."""
 
-from langgraph_cron.handlers import slim_body
-from langgraph_cron.service import CronObject
+from langgraph_cron.controller.handlers import slim_body
+from langgraph_cron.core.objects import CronObject
 
 BODY = {
     "apiVersion": "lgcron.io/v1alpha1", "kind": "LangGraphCron",
@@ -31,8 +31,8 @@ def test_a_slim_body_still_makes_the_same_cron_object() -> None:
 
 
 def test_a_cron_its_server_refuses_does_not_hold_the_servers_deletion():
-    from langgraph_cron.connections import ServerKey
-    from langgraph_cron.servers import holders
+    from langgraph_cron.core.connections import ServerKey
+    from langgraph_cron.engine.servers import holders
 
     key = ServerKey("ClusterLangGraphServer", None, "shared")
     ref = {"kind": "ClusterLangGraphServer", "name": "shared"}
@@ -49,7 +49,7 @@ def test_a_cron_its_server_refuses_does_not_hold_the_servers_deletion():
 
 
 def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once() -> None:
-    from langgraph_cron.handlers import _in_resync_pass
+    from langgraph_cron.controller.handlers import _in_resync_pass
 
     reconciled = {**BODY, "status": {**BODY["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
     assert _in_resync_pass(reconciled)
@@ -60,7 +60,7 @@ def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once(
 
 
 def test_the_registry_reads_kopfs_index_one_body_per_object() -> None:
-    from langgraph_cron.handlers import BodyRegistry
+    from langgraph_cron.controller.handlers import BodyRegistry
 
     registry = BodyRegistry()
     assert (list(registry.items()), list(registry.values()), len(registry)) == ([], [], 0)

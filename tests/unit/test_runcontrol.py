@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from langgraph_cron.models import LangGraphCronStatus
-from langgraph_cron.reconcile import parse_spec
-from langgraph_cron.runcontrol import (
+from langgraph_cron.core.models import LangGraphCronStatus
+from langgraph_cron.core.runcontrol import (
     RESUME_ANNOTATION,
     TRIGGER_ANNOTATION,
     apply_controls,
     pending_trigger,
     trigger_refusal,
 )
+from langgraph_cron.core.spec import parse_spec
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 

@@ -7,9 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-
-from langgraph_cron import metrics
-from langgraph_cron.schedule import upcoming_runs, validate_schedule
+from langgraph_cron.clients import metrics
+from langgraph_cron.core.schedule import upcoming_runs, validate_schedule
 
 
 def uncached(expression: str, timezone: str | None, after: datetime) -> list[datetime]:

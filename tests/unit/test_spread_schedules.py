@@ -7,9 +7,8 @@ import sys
 from collections import Counter
 
 import pytest
-
-from langgraph_cron.reconcile import InvalidSpec, effective, parse_spec
-from langgraph_cron.schedule import expand_spread, validate_schedule
+from langgraph_cron.core.schedule import expand_spread, validate_schedule
+from langgraph_cron.core.spec import InvalidSpec, effective, parse_spec
 
 
 def test_each_form_stays_in_its_window():
@@ -38,7 +37,7 @@ def test_1000_names_spread_evenly_over_the_hour_and_the_same_name_always_gets_th
 
 def test_stable_across_processes_and_operators():
     """No Python hash randomization: another interpreter computes the same minute."""
-    code = "from langgraph_cron.schedule import expand_spread; print(expand_spread('H H * * *', 'team-a/nightly'))"
+    code = "from langgraph_cron.core.schedule import expand_spread; print(expand_spread('H H * * *', 'team-a/nightly'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "12345", "PATH": ""}).stdout.strip()
     assert other == expand_spread("H H * * *", "team-a/nightly")
@@ -71,7 +70,7 @@ def test_the_effective_spec_is_what_the_backend_gets():
 
 
 def test_validate_prints_the_effective_schedule_and_its_next_runs(tmp_path):
-    from langgraph_cron.files import validate
+    from langgraph_cron.core.files import validate
 
     path = tmp_path / "spread.yaml"
     path.write_text("apiVersion: lgcron.io/v1alpha1\nkind: LangGraphCron\nmetadata: {name: nightly, namespace: team-a}\n"

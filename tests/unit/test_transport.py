@@ -9,8 +9,11 @@ import ssl
 import aiohttp.web
 import pytest
 import trustme
-
-from langgraph_cron.agent_server import AgentServerClient, ServerUnavailable, make_http_client
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    ServerUnavailable,
+    make_http_client,
+)
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from langgraph_cron.files import validate
+    from langgraph_cron.core.files import validate
 
     report, errors = validate(args.filename)
     for line in report:
@@ -74,10 +74,11 @@ def _validate(args: argparse.Namespace) -> int:
 def _reconcile_files(args: argparse.Namespace) -> int:
     import asyncio
 
-    from langgraph_cron import files
-    from langgraph_cron.agent_server import make_http_client
-    from langgraph_cron.service import CronService
-    from langgraph_cron.settings import Settings
+    from langgraph_cron.clients.agent_server import make_http_client
+    from langgraph_cron.core import files
+    from langgraph_cron.core.settings import Settings
+    from langgraph_cron.engine import files as file_mode
+    from langgraph_cron.engine.service import CronService
 
     documents = files.load_documents(args.filename)
     settings = Settings.from_env()
@@ -88,7 +89,7 @@ def _reconcile_files(args: argparse.Namespace) -> int:
         async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
             service = CronService(settings, http, kube=None)
             service.prunes_history = False  # no operator will prune kept threads: the server's default
-            action = files.apply if args.command == "apply" else files.delete
+            action = file_mode.apply if args.command == "apply" else file_mode.delete
             return await action(service, documents)
 
     results = asyncio.run(reconcile())
@@ -106,38 +107,38 @@ def _demo(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from langgraph_cron.demo import run_demo
+    from langgraph_cron.cli.demo import run_demo
 
     return asyncio.run(run_demo(Path(args.examples), wait_seconds=args.wait))
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from langgraph_cron.audit import command
+    from langgraph_cron.cli.audit import command
 
     return command(server=args.server, cluster=args.cluster, namespaces=args.namespace, delete=args.delete,
                    server_ref=args.server_ref)
 
 
 def _history(args: argparse.Namespace) -> int:
-    from langgraph_cron.history_cli import command
+    from langgraph_cron.cli.history import command
 
     return command(ref=args.ref, filenames=args.filename, server=args.server, limit=args.limit)
 
 
 def _trigger(args: argparse.Namespace) -> int:
-    from langgraph_cron.control_cli import trigger_command
+    from langgraph_cron.cli.control import trigger_command
 
     return trigger_command(args.ref, wait=args.wait, timeout=args.timeout)
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from langgraph_cron.control_cli import resume_command
+    from langgraph_cron.cli.control import resume_command
 
     return resume_command(args.ref)
 
 
 def _crd(_: argparse.Namespace) -> int:
-    from langgraph_cron.crd import render_crd_yaml
+    from langgraph_cron.core.crd import render_crd_yaml
 
     sys.stdout.write(render_crd_yaml())
     return 0
@@ -287,14 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("ref", metavar="NAMESPACE/NAME", help="the LangGraphCron")
     resume.set_defaults(func=_resume)
 
-    from langgraph_cron import invoke  # the cronJob backend's Pods run `lgcron invoke`
+    from langgraph_cron.cli import (
+        invoke,  # the cronJob backend's Pods run `lgcron invoke`
+    )
 
     invoke.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from langgraph_cron.files import FileError
+    from langgraph_cron.core.files import FileError
 
     args = build_parser().parse_args(argv)
     try:

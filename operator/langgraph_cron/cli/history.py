@@ -17,10 +17,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron import history
-from langgraph_cron.agent_server import AgentServerClient, AgentServerError, make_http_client
-from langgraph_cron.connections import Connection, NoServers, ServerHealth, ServerKey, resolve
-from langgraph_cron.models import (
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    make_http_client,
+)
+from langgraph_cron.core import history
+from langgraph_cron.core.connections import (
+    Connection,
+    NoServers,
+    ServerHealth,
+    ServerKey,
+    resolve,
+)
+from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,
     GROUP,
@@ -29,8 +39,14 @@ from langgraph_cron.models import (
     VERSION,
     LangGraphCronSpec,
 )
-from langgraph_cron.reconcile import NAME_KEY, NAMESPACE_KEY, UID_KEY, InvalidSpec, parse_spec
-from langgraph_cron.settings import Settings
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import (
+    NAME_KEY,
+    NAMESPACE_KEY,
+    UID_KEY,
+    InvalidSpec,
+    parse_spec,
+)
 
 COLUMNS = ("RUN", "THREAD", "RESULT", "STARTED", "DURATION", "ERROR")
 
@@ -139,7 +155,7 @@ def command(*, ref: str | None, filenames: list[str] | None, server: str | None,
 
 
 async def _from_files(filenames: list[str], settings: Settings) -> list[history.ObservedRun]:
-    from langgraph_cron import files
+    from langgraph_cron.core import files
 
     documents = files.load_documents(filenames)
     if len(documents) != 1:
@@ -176,7 +192,7 @@ def client_for_resource(api: Any, namespace: str, name: str,
 async def _from_cluster(ref: str, settings: Settings) -> list[history.ObservedRun]:
     import kubernetes
 
-    from langgraph_cron.audit import load_api_client
+    from langgraph_cron.cli.audit import load_api_client
 
     namespace, name = ref.split("/")
     api = load_api_client()

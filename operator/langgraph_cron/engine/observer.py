@@ -18,14 +18,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from langgraph_cron import history, metrics, runcontrol
-from langgraph_cron.agent_server import AgentServerClient, AgentServerError
-from langgraph_cron.connections import Connection
-from langgraph_cron.kube import SecretNotFound
-from langgraph_cron.models import LangGraphCronSpec, parse_time
-from langgraph_cron.reconcile import CLUSTER_KEY, UID_KEY, InvalidSpec, effective, parse_spec
-from langgraph_cron.schedule import upcoming_runs
-from langgraph_cron.service import CronObject, CronService
+from langgraph_cron.clients import metrics
+from langgraph_cron.clients.agent_server import AgentServerClient, AgentServerError
+from langgraph_cron.clients.kube import SecretNotFound
+from langgraph_cron.core import history, runcontrol
+from langgraph_cron.core.connections import Connection
+from langgraph_cron.core.models import LangGraphCronSpec, parse_time
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.schedule import upcoming_runs
+from langgraph_cron.core.spec import (
+    CLUSTER_KEY,
+    UID_KEY,
+    InvalidSpec,
+    effective,
+    parse_spec,
+)
+from langgraph_cron.engine.service import CronService
 
 logger = logging.getLogger(__name__)
 

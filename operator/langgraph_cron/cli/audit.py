@@ -1,82 +1,29 @@
-"""Orphaned crons: crons this cluster's operator made whose LangGraphCron no longer exists.
-
-A resource can vanish without its finalizer running (finalizers removed by hand, a namespace
-force-deleted while the operator was down, an etcd restore), and its cron then runs and costs
-money forever. `find_orphans` is the pure decision; `lgcron audit` (`run_audit`) and the
-operator's periodic garbage collection (`collect_forever`, LGCRON_GC_INTERVAL) do the I/O.
-"""
+"""`lgcron audit`: list (and with --delete remove) this cluster's crons whose LangGraphCron no longer
+exists. The decision is core/orphans.py."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from langgraph_cron.agent_server import (
+from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     Cron,
     CronNotFound,
 )
-from langgraph_cron.kube import KubernetesApiError, SecretNotFound
-from langgraph_cron.models import GROUP, KIND, PLURAL, VERSION, format_time
-from langgraph_cron.reconcile import CLUSTER_KEY, NAME_KEY, NAMESPACE_KEY, RELEASED_KEY, UID_KEY
+from langgraph_cron.core.models import GROUP, PLURAL, VERSION
+from langgraph_cron.core.orphans import find_orphans, orphan_table
+from langgraph_cron.core.spec import (
+    CLUSTER_KEY,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def find_orphans(
-    crons: Iterable[Cron],
-    live_uids: Collection[str],
-    cluster: str,
-    *,
-    namespaces: Collection[str] | None = None,
-    now: datetime | None = None,
-    min_age: float = 0.0,
-) -> list[Cron]:
-    """The crons of `cluster` whose lgcron.io/uid is not a live LangGraphCron's uid.
-
-    File-mode crons (no uid), other clusters' crons and released crons are never orphans.
-    `namespaces` limits the answer to crons of those namespaces (None: all). Crons younger than
-    `min_age` seconds (or of unknown age) are left out: their resource may not be visible yet.
-    """
-    now = now or datetime.now(UTC)
-    orphans = []
-    for cron in crons:
-        meta = cron.metadata or {}
-        uid = meta.get(UID_KEY)
-        if not uid or meta.get(CLUSTER_KEY) != cluster or uid in live_uids or meta.get(RELEASED_KEY):
-            continue
-        if namespaces is not None and meta.get(NAMESPACE_KEY) not in namespaces:
-            continue
-        if min_age > 0 and (cron.created_at is None or (now - _aware(cron.created_at)).total_seconds() < min_age):
-            continue
-        orphans.append(cron)
-    return sorted(orphans, key=lambda c: (_tag(c, NAMESPACE_KEY), _tag(c, NAME_KEY), c.created_at or now, c.cron_id))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _tag(cron: Cron, key: str) -> str:
-    return str((cron.metadata or {}).get(key) or "")
-
-
-def orphan_table(orphans: list[Cron]) -> str:
-    rows = [("CRON ID", "NAMESPACE", "NAME", "UID", "SCHEDULE", "CREATED")]
-    for cron in orphans:
-        created = format_time(_aware(cron.created_at)) if cron.created_at else "-"
-        tags = (_tag(cron, key) for key in (NAMESPACE_KEY, NAME_KEY, UID_KEY))
-        rows.append((cron.cron_id, *tags, cron.schedule, created))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-
-
-# ---------------------------------------------------------------- lgcron audit
 
 
 @dataclass
@@ -160,9 +107,18 @@ def read_server_ref(api_client: Any, ref: str) -> tuple[str, str | None]:
 
     import kubernetes
 
-    from langgraph_cron.connections import ServerKey, parse_server_spec, server_connection
-    from langgraph_cron.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_KIND, SERVER_PLURAL
-    from langgraph_cron.settings import Settings
+    from langgraph_cron.core.connections import (
+        ServerKey,
+        parse_server_spec,
+        server_connection,
+    )
+    from langgraph_cron.core.models import (
+        CLUSTER_SERVER_KIND,
+        CLUSTER_SERVER_PLURAL,
+        SERVER_KIND,
+        SERVER_PLURAL,
+    )
+    from langgraph_cron.core.settings import Settings
 
     parts = ref.split("/")
     if parts[0] in ("clgs", "clusterlanggraphserver", CLUSTER_SERVER_KIND) and len(parts) == 2:
@@ -201,8 +157,8 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
     import kubernetes
     import urllib3
 
-    from langgraph_cron.agent_server import make_http_client
-    from langgraph_cron.settings import Settings
+    from langgraph_cron.clients.agent_server import make_http_client
+    from langgraph_cron.core.settings import Settings
 
     settings = Settings.from_env()
     key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -277,110 +233,3 @@ def _api_message(exc: Any) -> str:
     except (TypeError, ValueError, AttributeError):
         return str(exc.reason)
 
-
-# ---------------------------------------------------------------- periodic GC in the operator
-
-
-async def gc_pass(
-    service: Any,
-    kube: Any,
-    registry: Mapping[str, Any],
-    *,
-    clusterwide: bool,
-    post_event: Callable[[dict[str, Any], str, str], None],
-) -> list[str]:
-    """Delete this cluster's orphaned crons on every server in use; return their ids.
-
-    Namespaced operators look only at namespaces they have seen resources in: other namespaces
-    may belong to another operator of this cluster. Each orphan is re-checked with a direct GET
-    first, because the registry lags the API (a resource just created, a watch restarting).
-    """
-    settings = service.settings
-    bodies = list(registry.values())
-    watched = None if clusterwide else {b["metadata"]["namespace"] for b in bodies}
-    deleted: list[str] = []
-    for client in await _servers_in_use(service, bodies):
-        try:
-            crons = await client.search_all(metadata={CLUSTER_KEY: settings.cluster_id})
-        except AgentServerError as exc:
-            logger.warning("garbage collection skipped %s: %s", client, exc)
-            continue
-        orphans = find_orphans(
-            crons, set(registry), settings.cluster_id,
-            namespaces=watched, now=service.clock(), min_age=settings.gc_min_age,
-        )
-        for cron in orphans:
-            if cron.cron_id in deleted:
-                continue  # seen again through another API key
-            namespace, name, uid = (_tag(cron, k) for k in (NAMESPACE_KEY, NAME_KEY, UID_KEY))
-            try:
-                current = await kube.get_langgraphcron(namespace, name)
-                if current is not None and current["metadata"].get("uid") == uid:
-                    continue
-                await client.delete(cron.cron_id)
-            except CronNotFound:
-                continue
-            except (AgentServerError, KubernetesApiError) as exc:
-                logger.warning("garbage collection of cron %s (%s/%s) failed: %s", cron.cron_id, namespace, name, exc)
-                continue
-            deleted.append(cron.cron_id)
-            message = (
-                f"deleted orphaned cron {cron.cron_id} (schedule {cron.schedule!r}): "
-                f"LangGraphCron {namespace}/{name} with uid {uid} no longer exists"
-            )
-            logger.info("%s", message)
-            gone = {"namespace": namespace, "name": name, "uid": uid}
-            post_event({"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": gone}, "OrphanDeleted", message)
-    return deleted
-
-
-async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[Any]:
-    """A client for every server a live resource uses or used, each with the key bound to that URL
-    for that resource (never another's), plus every server object's and the default server."""
-    from langgraph_cron.connections import Connection, default_connection, server_connection, url_may_be_called
-    from langgraph_cron.reconcile import InvalidSpec
-    from langgraph_cron.service import CronObject
-
-    found: dict[Connection, None] = {}
-    for body in bodies:
-        obj = CronObject.from_body(body)
-        spec, target = service._deletion_target(obj)
-        if target is not None:
-            found[target] = None
-        if obj.status.server_url:
-            found[service.bound_connection(obj, obj.status.server_url, spec)] = None
-    for server in list(getattr(service.servers, "servers", {}).values()):
-        try:
-            found[server_connection(server, service.settings)] = None
-        except InvalidSpec:
-            continue
-    settings = service.settings
-    if settings.server_url and not any(c.url == settings.server_url for c in found):
-        found[default_connection(settings, "")] = None
-    clients: dict[Any, None] = {}
-    for connection in found:
-        if not url_may_be_called(connection, settings):
-            continue
-        if connection.secret is not None and not connection.secret.namespace:
-            continue  # LGCRON_API_KEY_SECRET lives in each resource's namespace: none to read here
-        try:
-            clients[await service.client_for(connection, allow_last_known=True)] = None
-        except (SecretNotFound, KubernetesApiError, InvalidSpec):
-            continue
-    return list(clients)
-
-
-async def collect_forever(memo: Any) -> None:
-    """The operator's GC loop."""
-
-    def post_event(ref: dict[str, Any], reason: str, message: str) -> None:
-        # The resource is gone, so the Event names it by its old name and uid in its namespace:
-        # `kubectl get events -n NS --field-selector involvedObject.name=NAME` finds it.
-        memo.events.post(ref, "Normal", reason, message)
-
-    while True:
-        await asyncio.sleep(memo.service.settings.gc_interval)
-        try:
-            await gc_pass(memo.service, memo.kube, memo.registry, clusterwide=memo.clusterwide, post_event=post_event)
-        except Exception:  # a bad pass must not end garbage collection for good
-            logger.exception("garbage collection pass failed")

@@ -27,8 +27,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from langgraph_cron.agent_server import AgentServerClient, AgentServerError, ServerUnavailable, Unauthorized
-from langgraph_cron.models import (
+from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     ClusterLangGraphServerSpec,
     Condition,
@@ -40,8 +39,8 @@ from langgraph_cron.models import (
     ServerObjectRef,
     format_time,
 )
-from langgraph_cron.reconcile import CLUSTER_KEY, InvalidSpec, ServerNotAllowed
-from langgraph_cron.settings import Settings
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import InvalidSpec, ServerNotAllowed
 
 # How many earlier URLs of a server object keep its key (for deleting crons still there).
 MAX_BOUND_URLS = 5
@@ -419,33 +418,6 @@ def url_may_be_called(connection: Connection, settings: Settings) -> bool:
     if connection.via is not None and connection.via.kind == CLUSTER_SERVER_KIND:
         return True
     return settings.server_url_allowed(connection.url)
-
-
-# ---------------------------------------------------------------- checking a server object
-
-
-def _failure_reason(exc: Exception) -> str:
-    if isinstance(exc, Unauthorized):
-        return "Forbidden" if getattr(exc, "status_code", None) == 403 else "Unauthorized"
-    text = str(exc)
-    if "TLS" in text or "SSL" in text or "certificate" in text:
-        return "TLSError"
-    if isinstance(exc, ServerUnavailable):
-        status = getattr(exc, "status_code", None)
-        return "ServerError" if status else "Unreachable"
-    return getattr(exc, "reason", "Error")
-
-
-async def check_server(client: AgentServerClient, *, cluster_id: str) -> tuple[bool, str, str, str | None, int | None]:
-    """GET /ok, GET /info (the version, if offered) and one authenticated count of this cluster's
-    crons: (ready, reason, message, version, cron count). Never raises for a server's failure."""
-    try:
-        await client.ok()
-        version = await client.version()
-        count = await client.count(metadata={CLUSTER_KEY: cluster_id})
-    except AgentServerError as exc:
-        return False, _failure_reason(exc), str(exc), None, None
-    return True, "Connected", "GET /ok and an authenticated POST /runs/crons/count succeeded", version, count
 
 
 def ca_digest(pem: str | None) -> str | None:

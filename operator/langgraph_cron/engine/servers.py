@@ -13,12 +13,23 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron import connections
-from langgraph_cron.connections import ServerDirectory, ServerHealth, ServerKey
-from langgraph_cron.kube import KubernetesApiError, SecretNotFound
-from langgraph_cron.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_PLURAL, ServerObjectRef
-from langgraph_cron.reconcile import InvalidSpec, ServerNotAllowed
-from langgraph_cron.service import CronService
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    ServerUnavailable,
+    Unauthorized,
+)
+from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.core import connections
+from langgraph_cron.core.connections import ServerDirectory, ServerHealth, ServerKey
+from langgraph_cron.core.models import (
+    CLUSTER_SERVER_KIND,
+    CLUSTER_SERVER_PLURAL,
+    SERVER_PLURAL,
+    ServerObjectRef,
+)
+from langgraph_cron.core.spec import CLUSTER_KEY, InvalidSpec, ServerNotAllowed
+from langgraph_cron.engine.service import CronService
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +81,31 @@ def holders(key: ServerKey, crons: Iterable[Mapping[str, Any]]) -> list[Mapping[
     return found
 
 
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, Unauthorized):
+        return "Forbidden" if getattr(exc, "status_code", None) == 403 else "Unauthorized"
+    text = str(exc)
+    if "TLS" in text or "SSL" in text or "certificate" in text:
+        return "TLSError"
+    if isinstance(exc, ServerUnavailable):
+        status = getattr(exc, "status_code", None)
+        return "ServerError" if status else "Unreachable"
+    return getattr(exc, "reason", "Error")
+
+
+async def check_server(client: AgentServerClient, *, cluster_id: str) -> tuple[bool, str, str, str | None, int | None]:
+    """GET /ok, GET /info (the version, if offered) and one authenticated count of this cluster's
+    crons: (ready, reason, message, version, cron count). Never raises for a server's failure."""
+    try:
+        await client.ok()
+        version = await client.version()
+        count = await client.count(metadata={CLUSTER_KEY: cluster_id})
+    except AgentServerError as exc:
+        return False, _failure_reason(exc), str(exc), None, None
+    return True, "Connected", "GET /ok and an authenticated POST /runs/crons/count succeeded", version, count
+
+
+
 class ServerService:
     def __init__(self, crons: CronService, directory: ServerDirectory, kube: Any) -> None:
         self.crons = crons
@@ -89,7 +125,7 @@ class ServerService:
             return ServerHealth(generation, url, False, "InvalidSpec", str(exc), checked_at=now)
         except SecretNotFound as exc:
             return ServerHealth(generation, url, False, "SecretNotFound", str(exc), checked_at=now)
-        ready, reason, message, version, count = await connections.check_server(
+        ready, reason, message, version, count = await check_server(
             client, cluster_id=self.crons.settings.cluster_id
         )
         return ServerHealth(generation, url, ready, reason, message, version, count, checked_at=now)

@@ -14,13 +14,13 @@ import base64
 import json
 import logging
 import os
+import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-import kopf
 
-from langgraph_cron.models import GROUP, PLURAL, VERSION
+from langgraph_cron.core.models import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -48,25 +48,35 @@ class KubernetesApiError(Exception):
         self.reason = "KubernetesRejected" if self.permanent else "KubernetesError"
 
 
+class Endpoint(Protocol):
+    """Where and how to reach the Kubernetes API (kopf's ConnectionInfo is one; see controller/login.py
+    for the operator's and clients/kubeconfig.py for the CLI's)."""
+
+    server: str
+    proxy_url: str | None
+    trust_env: bool
+
+    def as_ssl_context(self) -> ssl.SSLContext: ...
+    def as_http_headers(self) -> dict[str, str]: ...
+
+
 def uses_client_library() -> bool:
     """Whether the credentials need the official client: a kubeconfig user that gets its token from
-    a program, a plugin or a file. A service account, a static token or a client certificate do not."""
-    import langgraph_cron
+    a program, a plugin or a file. A service account, a static token or a client certificate do not.
+    (Read before kopf is imported: see controller/__init__.py.)"""
+    if os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token") and "KUBERNETES_SERVICE_HOST" in os.environ:
+        return False
+    import yaml
 
-    return langgraph_cron._needs_kubernetes_client()
-
-
-def connection_info(logger: logging.Logger | logging.LoggerAdapter = logger) -> kopf.ConnectionInfo:
-    """Where and how to reach the Kubernetes API: what kopf's login uses, and so does KubeClient."""
-    settings = kopf.OperatorSettings()
-    if uses_client_library():
-        info = kopf.login_via_client(logger=logger, settings=settings)
-    else:
-        info = (kopf.login_with_service_account(logger=logger, settings=settings)
-                or kopf.login_with_kubeconfig(logger=logger, settings=settings))
-    if info is None:
-        raise kopf.LoginError("no Kubernetes credentials: not in a cluster, and no KUBECONFIG or ~/.kube/config")
-    return info
+    paths = [os.path.expanduser(p.strip()) for p in os.environ.get("KUBECONFIG", "~/.kube/config").split(os.pathsep)]
+    try:
+        with open(next(p for p in paths if p)) as f:
+            config = yaml.safe_load(f) or {}
+        context = next(c["context"] for c in config.get("contexts") or [] if c["name"] == config.get("current-context"))
+        user = next(u.get("user") or {} for u in config.get("users") or [] if u["name"] == context["user"])
+    except (OSError, StopIteration, KeyError, TypeError, yaml.YAMLError):
+        return False
+    return any(key in user for key in ("exec", "auth-provider", "tokenFile"))
 
 
 def _path(api_version: str, plural: str, namespace: str, name: str | None = None) -> str:
@@ -81,7 +91,7 @@ class KubeClient:
     rotated on disk): no credential is cached beyond the session that uses it.
     """
 
-    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = connection_info, *, timeout: float = 30.0) -> None:
+    def __init__(self, login: Callable[[], Endpoint], *, timeout: float = 30.0) -> None:
         self._login = login
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from langgraph_cron.transport import AiohttpTransport
+from langgraph_cron.clients.transport import AiohttpTransport
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron.models import (
+from langgraph_cron.core.models import (
     GROUP,
     KIND,
     VERSION,
@@ -23,8 +23,10 @@ from langgraph_cron.models import (
     SecretKeyRef,
     format_time,
 )
-from langgraph_cron.reconcile import Identity, Outcome, build_status, desired_cron
-from langgraph_cron.schedule import upcoming_runs
+from langgraph_cron.core.plan import desired_cron
+from langgraph_cron.core.schedule import upcoming_runs
+from langgraph_cron.core.spec import Identity
+from langgraph_cron.core.status import Outcome, build_status
 
 MAX_CRONJOB_NAME = 52  # Kubernetes appends an 11-character suffix to Job names, within 63
 MANAGED_BY = "langgraph-cron-operator"

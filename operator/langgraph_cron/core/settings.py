@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, Field, SecretStr
 
 from langgraph_cron import __version__
-from langgraph_cron.models import SecretKeyRef, reject_credentials
+from langgraph_cron.core.models import SecretKeyRef, reject_credentials
 
 DEFAULT_INVOKER_IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{__version__}"
 

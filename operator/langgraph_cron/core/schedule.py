@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
-
 # ---------------------------------------------------------------- spread schedules (Jenkins' H)
 
 # Field positions in both five- and six-field forms (croniter's seconds field comes last).

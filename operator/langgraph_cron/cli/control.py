@@ -13,15 +13,21 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph_cron.invoke import EXIT_OK, EXIT_REJECTED, EXIT_RUN_FAILED, EXIT_UNREACHABLE, EXIT_USAGE
-from langgraph_cron.models import GROUP, PLURAL, VERSION
-from langgraph_cron.runcontrol import RESUME_ANNOTATION, TRIGGER_ANNOTATION
+from langgraph_cron.cli.invoke import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
+from langgraph_cron.core.models import GROUP, PLURAL, VERSION
+from langgraph_cron.core.runcontrol import RESUME_ANNOTATION, TRIGGER_ANNOTATION
 
 POLL_SECONDS = 1.0
 
 
 def _api() -> Any:
-    from langgraph_cron.audit import load_api_client
+    from langgraph_cron.cli.audit import load_api_client
 
     return load_api_client()
 
@@ -113,12 +119,16 @@ def _follow_job(api: Any, namespace: str, job_name: str, deadline: float) -> int
 
 
 async def _follow_run(api: Any, namespace: str, name: str, trigger: dict[str, Any], deadline: float) -> int:
-    from langgraph_cron.agent_server import AgentServerError, ServerUnavailable, make_http_client
-    from langgraph_cron.history_cli import client_for_resource
+    from langgraph_cron.cli.history import client_for_resource
+    from langgraph_cron.clients.agent_server import (
+        AgentServerError,
+        ServerUnavailable,
+        make_http_client,
+    )
 
     settings, connection, key = client_for_resource(api, namespace, name)
     async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
-        from langgraph_cron.agent_server import AgentServerClient
+        from langgraph_cron.clients.agent_server import AgentServerClient
 
         client = AgentServerClient(http, connection.url, key)
         while time.monotonic() < deadline:

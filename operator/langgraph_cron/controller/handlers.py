@@ -16,16 +16,23 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from langgraph_cron import kopf_patches, metrics
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.audit import collect_forever
-from langgraph_cron.cronjob import NAME_LABEL, UID_LABEL
-from langgraph_cron.diffbase import StatusDigestDiffBaseStorage, progress_storage
-from langgraph_cron.events import EventPoster
-from langgraph_cron.kube import KubeClient, connection_info
-from langgraph_cron.connections import ServerDirectory, ServerKey, uses_namespace_labels
-from langgraph_cron.observer import RunObserver
-from langgraph_cron.models import (
+from langgraph_cron.clients import metrics
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.clients.events import EventPoster
+from langgraph_cron.clients.kube import KubeClient
+from langgraph_cron.controller import kopf_patches
+from langgraph_cron.controller.diffbase import (
+    StatusDigestDiffBaseStorage,
+    progress_storage,
+)
+from langgraph_cron.controller.login import connection_info
+from langgraph_cron.core.connections import (
+    ServerDirectory,
+    ServerKey,
+    uses_namespace_labels,
+)
+from langgraph_cron.core.cronjob import NAME_LABEL, UID_LABEL
+from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,
     GROUP,
@@ -34,10 +41,13 @@ from langgraph_cron.models import (
     SERVER_PLURAL,
     VERSION,
 )
-from langgraph_cron.reconcile import status_patch
-from langgraph_cron.service import SLOW_RETRY_SECONDS, CronObject, CronService, Result
-from langgraph_cron.servers import ServerService, referred_servers, referrers
-from langgraph_cron.settings import Settings
+from langgraph_cron.core.objects import CronObject, Result
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.status import status_patch
+from langgraph_cron.engine.gc import collect_forever
+from langgraph_cron.engine.observer import RunObserver
+from langgraph_cron.engine.servers import ServerService, referred_servers, referrers
+from langgraph_cron.engine.service import SLOW_RETRY_SECONDS, CronService
 
 kopf_patches.install()  # kopf's JSON patches without deep copies of whole bodies (kopf_patches.py)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron.models import (
+from langgraph_cron.core.models import (
     RESERVED_METADATA_PREFIX,
     LangGraphCronSpec,
     LangGraphCronStatus,
@@ -30,7 +30,7 @@ from langgraph_cron.models import (
     RunCounters,
     format_time,
 )
-from langgraph_cron.reconcile import EventRecord, Outcome
+from langgraph_cron.core.status import EventRecord, Outcome
 
 TRIGGER_ANNOTATION = f"{RESERVED_METADATA_PREFIX}trigger"
 RESUME_ANNOTATION = f"{RESERVED_METADATA_PREFIX}resume"
@@ -38,6 +38,10 @@ RESUME_ANNOTATION = f"{RESERVED_METADATA_PREFIX}resume"
 TRIGGER_KEY = TRIGGER_ANNOTATION
 # Trigger threads get ids derived from (resource uid, trigger value): creating one twice is a no-op.
 _TRIGGER_THREADS = uuid.UUID("6f1d3b1e-8d2a-4c55-9a5e-3c1f0b7a2d90")
+
+# Not run fields: scheduling belongs to the CronJob; the others choose the endpoint.
+NOT_RUN_FIELDS = ("schedule", "timezone", "enabled", "end_time", "thread_id", "on_run_completed")
+
 
 
 @dataclass
@@ -134,8 +138,6 @@ def trigger_job_name(cronjob_name: str, value: str) -> str:
 
 def run_body(request: Mapping[str, Any], metadata: Mapping[str, str]) -> dict[str, Any]:
     """A run's request body from a cron's body (what `lgcron invoke` sends, too)."""
-    from langgraph_cron.invoke import NOT_RUN_FIELDS
-
     body = {k: v for k, v in request.items() if k not in NOT_RUN_FIELDS}
     body.setdefault("input", {})
     body["metadata"] = {**(body.get("metadata") or {}), **metadata}

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from langgraph_cron.agent_server import (
+from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     Rejected,
@@ -37,7 +37,8 @@ from langgraph_cron.agent_server import (
     backoff_delay,
     make_http_client,
 )
-from langgraph_cron.cronjob import REQUEST_ENV
+from langgraph_cron.core.cronjob import REQUEST_ENV
+from langgraph_cron.core.runcontrol import NOT_RUN_FIELDS
 
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1  # the run ended in error, timeout or interrupted, or outlived --timeout
@@ -56,8 +57,6 @@ CA_BUNDLE_ENV = "LGCRON_CA_BUNDLE"
 JOB_KEY = "lgcron.io/job"
 # Unique per invocation: how a retried create recognises its own run after a lost response.
 INVOCATION_KEY = "lgcron.io/invocation"
-# Not run fields: scheduling belongs to the CronJob; the others choose the endpoint.
-NOT_RUN_FIELDS = ("schedule", "timezone", "enabled", "end_time", "thread_id", "on_run_completed")
 ACTIVE_STATUSES = ("pending", "running")
 DEFAULT_RETRY_BUDGET = 60.0
 

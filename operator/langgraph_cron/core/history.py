@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph_cron.models import (
+from langgraph_cron.core.models import (
     ActiveRun,
     Condition,
     LangGraphCronSpec,
@@ -30,8 +30,8 @@ from langgraph_cron.models import (
     RunResult,
     format_time,
 )
-from langgraph_cron.reconcile import UID_KEY, EventRecord
-
+from langgraph_cron.core.spec import UID_KEY
+from langgraph_cron.core.status import EventRecord
 
 # An error line in status and Events: the first line of the error, at most this long.
 MAX_ERROR_LINE = 200
@@ -334,7 +334,7 @@ def _latest(previous: str | None, moment: datetime) -> str:
 
 def ticks_between(spec: LangGraphCronSpec, since: datetime, until: datetime) -> bool:
     """Whether the schedule fires in (since, until]: a run may have happened."""
-    from langgraph_cron.schedule import upcoming_runs
+    from langgraph_cron.core.schedule import upcoming_runs
 
     nxt = upcoming_runs(spec.schedule, spec.timezone, since, count=1)
     return bool(nxt) and nxt[0] <= until

@@ -14,14 +14,14 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 
-from langgraph_cron import connections, history, metrics, runcontrol
-from langgraph_cron.agent_server import (
+from langgraph_cron.clients import metrics
+from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     Cron,
@@ -31,48 +31,43 @@ from langgraph_cron.agent_server import (
     backoff_delay,
     make_http_client,
 )
-from langgraph_cron.connections import Connection
-from langgraph_cron.cronjob import (
+from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.core import connections, history, runcontrol
+from langgraph_cron.core.connections import Connection
+from langgraph_cron.core.cronjob import (
     UID_LABEL,
     InvokerTarget,
     build_cronjob,
     build_cronjob_status,
-    refreshed_cronjob_schedule,
     cronjob_name,
     cronjob_update,
     is_controlled_by,
     job_from_cronjob,
+    refreshed_cronjob_schedule,
     run_request,
 )
-from langgraph_cron.kube import KubernetesApiError, SecretNotFound
-from langgraph_cron.models import (
-    RESERVED_METADATA_PREFIX,
+from langgraph_cron.core.models import (
     ActiveRun,
     LangGraphCronSpec,
-    TriggerState,
-    format_time,
     LangGraphCronStatus,
     SecretKeyRef,
+    TriggerState,
+    format_time,
     parse_time,
 )
-from langgraph_cron.reconcile import (
+from langgraph_cron.core.objects import CronObject, Result
+from langgraph_cron.core.plan import desired_cron, observed_cron, plan_update
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import (
     CLUSTER_KEY,
     RELEASED_KEY,
-    EventRecord,
     UID_KEY,
-    Identity,
     InvalidSpec,
-    Outcome,
     ServerNotAllowed,
-    build_status,
-    desired_cron,
     effective,
-    observed_cron,
     parse_spec,
-    plan_update,
-    status_patch,
 )
-from langgraph_cron.settings import Settings
+from langgraph_cron.core.status import EventRecord, Outcome, build_status, status_patch
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +79,7 @@ MAX_RETRY_SECONDS = 300.0
 
 
 class KubeApi(Protocol):
-    """What the service needs from Kubernetes (langgraph_cron.kube.KubeClient in the operator)."""
+    """What the service needs from Kubernetes (langgraph_cron.clients.kube.KubeClient in the operator)."""
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
     async def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -99,40 +94,6 @@ class CronJobConflict(Exception):
     """A CronJob of the derived name exists but belongs to someone else: never take it over."""
 
     reason = "CronJobConflict"
-
-
-@dataclass(frozen=True)
-class CronObject:
-    """A LangGraphCron as the service needs it: identity, raw spec (validated later), status."""
-
-    identity: Identity
-    generation: int | None
-    raw_spec: dict[str, Any]
-    status: LangGraphCronStatus
-    resource_version: str | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_body(cls, body: Any, *, cluster: str | None = None) -> CronObject:
-        meta = body["metadata"]
-        return cls(
-            identity=Identity(uid=meta["uid"], namespace=meta["namespace"], name=meta["name"], cluster=cluster),
-            generation=meta.get("generation"),
-            raw_spec=dict(body.get("spec") or {}),
-            status=LangGraphCronStatus.model_validate(dict(body.get("status") or {})),
-            resource_version=meta.get("resourceVersion"),
-            # Only the operator's own (lgcron.io/trigger, lgcron.io/resume): the rest is none of its business.
-            annotations={k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(RESERVED_METADATA_PREFIX)},
-        )
-
-
-@dataclass
-class Result:
-    status: LangGraphCronStatus
-    events: list[EventRecord] = field(default_factory=list)
-    # Seconds until the next attempt; None when done (or waiting for a spec change).
-    retry_after: float | None = None
-    done: bool = True
 
 
 CronIdCallback = Callable[[str, str], Awaitable[None]]

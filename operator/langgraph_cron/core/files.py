@@ -16,10 +16,16 @@ from typing import Any
 
 import yaml
 
-from langgraph_cron.models import GROUP, KIND, LangGraphCronSpec, LangGraphCronStatus
-from langgraph_cron.reconcile import Identity, InvalidSpec, effective, parse_spec
-from langgraph_cron.schedule import upcoming_runs
-from langgraph_cron.service import CronObject, CronService, Result
+from langgraph_cron.core.models import (
+    GROUP,
+    KIND,
+    LangGraphCronSpec,
+    LangGraphCronStatus,
+)
+from langgraph_cron.core.objects import CronObject, Result
+from langgraph_cron.core.schedule import upcoming_runs
+from langgraph_cron.core.spec import Identity, InvalidSpec, effective, parse_spec
+
 
 class _KubectlYamlLoader(yaml.SafeLoader):
     """YAML as kubectl reads it: an unquoted timestamp stays a string (the API gets the text)."""
@@ -127,14 +133,6 @@ def cron_object(document: Document) -> CronObject:
         raw_spec=dict(document.body.get("spec") or {}),
         status=LangGraphCronStatus(),
     )
-
-
-async def apply(service: CronService, documents: list[Document]) -> list[tuple[Document, Result]]:
-    return [(document, await service.reconcile(cron_object(document))) for document in documents]
-
-
-async def delete(service: CronService, documents: list[Document]) -> list[tuple[Document, Result]]:
-    return [(document, await service.finalize(cron_object(document))) for document in documents]
 
 
 def status_table(results: list[tuple[Document, Result]]) -> str:

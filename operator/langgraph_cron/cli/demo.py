@@ -14,13 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from langgraph_cron import demo_graph
-from langgraph_cron.agent_server import make_http_client
-from langgraph_cron.devserver import AgentServerProcess
-from langgraph_cron.files import Document, apply, delete, load_documents, status_table
-from langgraph_cron.reconcile import NAME_KEY, NAMESPACE_KEY
-from langgraph_cron.service import CronService
-from langgraph_cron.settings import Settings
+from langgraph_cron.cli import demo_graph
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.clients.devserver import AgentServerProcess
+from langgraph_cron.core.files import Document, load_documents, status_table
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import NAME_KEY, NAMESPACE_KEY
+from langgraph_cron.engine.files import apply, delete
+from langgraph_cron.engine.service import CronService
 
 
 async def first_run(server_url: str, document: Document, timeout: float) -> dict | None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from langgraph_cron.models import format_time
+from langgraph_cron.core.models import format_time
 
 logger = logging.getLogger(__name__)
 

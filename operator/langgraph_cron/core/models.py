@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import urlsplit
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from langgraph_cron.schedule import validate_schedule
+from langgraph_cron.core.schedule import validate_schedule
 
 GROUP = "lgcron.io"
 VERSION = "v1alpha1"

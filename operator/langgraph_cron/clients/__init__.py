@@ -1,0 +1,1 @@
+"""Clients of remote systems: the Agent Server (httpx on aiohttp), Kubernetes (aiohttp), Events, metrics."""
