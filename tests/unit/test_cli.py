@@ -1,6 +1,7 @@
 """The `lgcron` command line: parsing and help, without running anything."""
 
 import pytest
+import yaml
 from langgraph_cron.cli import build_parser, main
 
 
@@ -30,4 +31,8 @@ def test_crd_command_prints_the_generated_crd(capsys):
     from langgraph_cron.core.crd import render_crd_yaml
 
     assert main(["crd"]) == 0
-    assert capsys.readouterr().out == render_crd_yaml()
+    # All three CRDs (issue 19), as one YAML stream that starts with the LangGraphCron CRD.
+    out = capsys.readouterr().out
+    assert out.startswith(render_crd_yaml())
+    kinds = [doc["spec"]["names"]["kind"] for doc in yaml.safe_load_all(out)]
+    assert kinds == ["LangGraphCron", "LangGraphServer", "ClusterLangGraphServer"]

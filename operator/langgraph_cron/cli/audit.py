@@ -1,29 +1,47 @@
 """`lgcron audit`: list (and with --delete remove) this cluster's crons whose LangGraphCron no longer
-exists. The decision is core/orphans.py."""
+exists. The decision is core/orphans.py; the LangGraphCrons are read with your kubeconfig, and a
+server object's URL and key (--server-ref) come through the connector, as the operator's."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
 
+import httpx
+
+from langgraph_cron.cli.cluster import Cluster, secret_error
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_RUN_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    exit_codes_help,
+    settings_from_env,
+)
 from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,
     Cron,
     CronNotFound,
+    ServerUnavailable,
 )
-from langgraph_cron.core.models import GROUP, PLURAL, VERSION
+from langgraph_cron.clients.kube import SecretNotFound
+from langgraph_cron.core.connections import ServerKey
+from langgraph_cron.core.models import CLUSTER_SERVER_KIND, SERVER_KIND
 from langgraph_cron.core.orphans import find_orphans, orphan_table
-from langgraph_cron.core.spec import (
-    CLUSTER_KEY,
-)
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.spec import CLUSTER_KEY, InvalidSpec
+from langgraph_cron.engine.connector import Connector
 
-logger = logging.getLogger(__name__)
-
-
+# An Agent Server named by --server or LGCRON_SERVER_URL that does not answer: audit has always exited
+# 2 for it (tests/operator/test_gc.py pins it); a server object's (--server-ref) exits 4, as everywhere.
+SERVER_ARGUMENT_UNREACHABLE = EXIT_USAGE
 
 
 @dataclass
@@ -59,151 +77,72 @@ async def run_audit(
     return result
 
 
-def load_api_client() -> Any:
-    """The official client: in-cluster config in a pod, else KUBECONFIG (what the command documents)."""
-    import kubernetes
-
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
-    return kubernetes.client.ApiClient()
-
-
-def namespace_uid(api_client: Any, name: str) -> str | None:
-    """The UID of a namespace, or None when it is missing or unreadable (the operator's rule)."""
-    import kubernetes
-
-    try:
-        return kubernetes.client.CoreV1Api(api_client).read_namespace(name).metadata.uid
-    except kubernetes.client.ApiException:
-        return None
-
-
-def list_live_uids(api_client: Any, namespaces: Collection[str] | None) -> set[str]:
-    """UIDs of all LangGraphCrons (cluster-wide, or in the given namespaces), paged."""
-    import kubernetes
-
-    custom = kubernetes.client.CustomObjectsApi(api_client)
-    uids: set[str] = set()
-    for namespace in namespaces or [None]:
-        token = None
-        while True:
-            paging = {"limit": 500, **({"_continue": token} if token else {})}
-            if namespace:
-                page = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, **paging)
-            else:
-                page = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **paging)
-            uids.update(item["metadata"]["uid"] for item in page.get("items") or [])
-            if not (token := (page.get("metadata") or {}).get("continue")):
-                break
-    return uids
-
-
-def read_server_ref(api_client: Any, ref: str) -> tuple[str, str | None]:
-    """(URL, API key) of a server object named clgs/NAME or lgs/NAMESPACE/NAME, read with the
-    caller's own Kubernetes credentials: the key stays bound to the object's URL."""
-    import base64
-
-    import kubernetes
-
-    from langgraph_cron.core.connections import (
-        ServerKey,
-        parse_server_spec,
-        server_connection,
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    audit = commands.add_parser(
+        "audit",
+        help="list (or delete) crons whose LangGraphCron no longer exists",
+        description=(
+            "Find orphaned crons on an Agent Server: crons the operator of this cluster made (tagged lgcron.io/uid "
+            "and lgcron.io/cluster) whose LangGraphCron no longer exists, e.g. after its finalizer was removed by "
+            "hand. Needs 'list' on LangGraphCrons (KUBECONFIG or in-cluster credentials). Crons of other "
+            "clusters, of `lgcron apply` and crons tagged lgcron.io/released are never listed. The API key comes from "
+            "LGCRON_API_KEY, or with --server-ref from the server object's Secret (read with your own rights)."
+        ),
+        epilog=exit_codes_help(EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, 5, notes={
+            EXIT_OK: "no orphan is left (none found, or all deleted)",
+            EXIT_RUN_FAILED: "orphans were found (and not all deleted)",
+            EXIT_USAGE: "usage or configuration error; also an Agent Server named by --server or "
+                        "LGCRON_SERVER_URL that does not answer",
+            EXIT_UNREACHABLE: "the Kubernetes API, or the server of --server-ref, did not answer",
+        }),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from langgraph_cron.core.models import (
-        CLUSTER_SERVER_KIND,
-        CLUSTER_SERVER_PLURAL,
-        SERVER_KIND,
-        SERVER_PLURAL,
+    audit.add_argument("--server", metavar="URL", help="Agent Server URL (default: LGCRON_SERVER_URL)")
+    audit.add_argument(
+        "--server-ref", metavar="REF",
+        help="audit the server of a server object, with its key: clgs/NAME (ClusterLangGraphServer) or "
+             "lgs/NAMESPACE/NAME (LangGraphServer); needs read access to it and its Secret",
     )
-    from langgraph_cron.core.settings import Settings
+    audit.add_argument(
+        "--cluster",
+        metavar="ID",
+        help="cluster id as tagged by the operator (default: LGCRON_CLUSTER_ID, else the kube-system namespace UID)",
+    )
+    audit.add_argument(
+        "-n", "--namespace", action="append", metavar="NS",
+        help="only crons of this namespace, listing LangGraphCrons only there (repeatable; default: all namespaces)",
+    )
+    audit.add_argument("--delete", action="store_true", help="delete the orphaned crons")
+    audit.set_defaults(func=command)
+    return audit
 
+
+def server_key(ref: str) -> ServerKey:
+    """clgs/NAME or lgs/NAMESPACE/NAME (long forms and kinds accepted too)."""
     parts = ref.split("/")
-    if parts[0] in ("clgs", "clusterlanggraphserver", CLUSTER_SERVER_KIND) and len(parts) == 2:
-        kind, namespace, name, plural = CLUSTER_SERVER_KIND, None, parts[1], CLUSTER_SERVER_PLURAL
-    elif parts[0] in ("lgs", "langgraphserver", SERVER_KIND) and len(parts) == 3:
-        kind, namespace, name, plural = SERVER_KIND, parts[1], parts[2], SERVER_PLURAL
+    if parts[0] in ("clgs", "clusterlanggraphserver", CLUSTER_SERVER_KIND) and len(parts) == 2 and parts[1]:
+        return ServerKey(CLUSTER_SERVER_KIND, None, parts[1])
+    if parts[0] in ("lgs", "langgraphserver", SERVER_KIND) and len(parts) == 3 and all(parts[1:]):
+        return ServerKey(SERVER_KIND, parts[1], parts[2])
+    raise CliError(f"--server-ref {ref!r}: expected clgs/NAME or lgs/NAMESPACE/NAME")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Print the orphans (and delete them); 0 when none are left, 1 otherwise."""
+    settings = settings_from_env()
+    if args.server_ref is not None:
+        if args.server:
+            raise CliError("--server and --server-ref exclude each other")
+        key = server_key(args.server_ref)
+    elif not (args.server or settings.server_url):
+        raise CliError("no Agent Server: pass --server URL or --server-ref REF, or set LGCRON_SERVER_URL")
     else:
-        raise ValueError(f"--server-ref {ref!r}: expected clgs/NAME or lgs/NAMESPACE/NAME")
-    objects = kubernetes.client.CustomObjectsApi(api_client)
-    if namespace is None:
-        body = objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
-    else:
-        body = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
-    body = {**body, "kind": kind}
-    # No allowlist here: the caller chose this object, and reads its key with its own rights.
-    connection = server_connection(body, Settings())
-    parse_server_spec(body)
-    if connection.secret is None:
-        return connection.url, None
-    secret = kubernetes.client.CoreV1Api(api_client).read_namespaced_secret(
-        connection.secret.name, connection.secret.namespace)
-    encoded = (secret.data or {}).get(connection.secret.key)
-    if encoded is None:
-        raise ValueError(f"{ServerKey.of_body(body)}: Secret {connection.secret.namespace}/"
-                         f"{connection.secret.name} has no key {connection.secret.key!r}")
-    return connection.url, base64.b64decode(encoded).decode().strip()
-
-
-def command(*, server: str | None, cluster: str | None, namespaces: list[str] | None, delete: bool,
-            server_ref: str | None = None) -> int:
-    """`lgcron audit`: print the orphans (and delete them); 0 when none are left, 1 otherwise, 2 on errors."""
-    import os
-    import sys
-
-    import httpx
-    import kubernetes
-    import urllib3
-
-    from langgraph_cron.clients.agent_server import make_http_client
-    from langgraph_cron.core.settings import Settings
-
-    settings = Settings.from_env()
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    if server_ref is not None:
-        if server:
-            raise ValueError("--server and --server-ref exclude each other")
         try:
-            server, key = read_server_ref(load_api_client(), server_ref)
-        except kubernetes.client.ApiException as exc:
-            return _fail(f"cannot read {server_ref}: HTTP {exc.status}: {_api_message(exc)}")
-    url = server or settings.server_url
-    if not url:
-        raise ValueError("no Agent Server: pass --server URL or set LGCRON_SERVER_URL")
-    try:
-        where = httpx.URL(url).copy_with(username=None, password=None)  # no credentials on screen
-    except httpx.InvalidURL as exc:
-        return _fail(f"invalid Agent Server URL: {exc}")
-
-    async def audit() -> tuple[str, AuditResult]:
-        api = load_api_client()
-        # The operator's own derivation (handlers.start), so both agree on which crons are this cluster's.
-        chosen = cluster or (settings.cluster_id if "LGCRON_CLUSTER_ID" in os.environ else None)
-        if chosen is None:
-            chosen = await asyncio.to_thread(namespace_uid, api, "kube-system") or settings.cluster_id
-            if chosen == settings.cluster_id:
-                print(f"lgcron audit: warning: cannot read namespace kube-system; using cluster id {chosen!r} "
-                      "as the operator does (pass --cluster to choose)", file=sys.stderr)
-        async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
-            result = await run_audit(
-                AgentServerClient(http, url, key),
-                lambda: asyncio.to_thread(list_live_uids, api, namespaces),
-                chosen, namespaces=namespaces, delete=delete,
-            )
-        return chosen, result
-
-    try:
-        chosen, result = asyncio.run(audit())
-    except kubernetes.config.ConfigException as exc:
-        return _fail(f"cannot load Kubernetes credentials: {exc}")
-    except kubernetes.client.ApiException as exc:
-        return _fail(f"cannot list LangGraphCrons: HTTP {exc.status}: {_api_message(exc)}")
-    except urllib3.exceptions.HTTPError as exc:
-        return _fail(f"cannot reach the Kubernetes API: {exc}")
-    except AgentServerError as exc:
-        return _fail(str(exc))
+            httpx.URL(args.server or settings.server_url)
+        except httpx.InvalidURL as exc:
+            raise CliError(f"invalid Agent Server URL: {exc}") from None
+        key = None
+    chosen, where, result = asyncio.run(_audit(args, settings, key))
     if result.orphans:
         print(orphan_table(result.orphans))
     for failure in result.failed:
@@ -211,25 +150,66 @@ def command(*, server: str | None, cluster: str | None, namespaces: list[str] | 
     scope = f"of cluster {chosen} on {where} ({result.checked} crons of this cluster checked)"
     if not result.orphans:
         print(f"no orphaned crons {scope}")
-    elif delete:
+    elif args.delete:
         print(f"deleted {len(result.deleted)} of {len(result.orphans)} orphaned crons {scope}")
     else:
         print(f"{len(result.orphans)} orphaned crons {scope}; --delete removes them")
-    return 1 if result.orphans and (not delete or result.failed) else 0
+    return EXIT_RUN_FAILED if result.orphans and (not args.delete or result.failed) else EXIT_OK
 
 
-def _fail(message: str) -> int:
-    import sys
+async def _audit(args: argparse.Namespace, settings: Settings, key: ServerKey | None) -> tuple[str, str, AuditResult]:
+    async with Cluster.open() as cluster:
+        connector = Connector(settings, kube=cluster.kube)
+        try:
+            if key is None:
+                url = args.server or settings.server_url or ""
+                # LGCRON_API_KEY, as always for this command (the user chose the URL and the key).
+                client = connector.client(url, settings.api_key.get_secret_value() if settings.api_key else None)
+            else:
+                client = await _server_ref_client(cluster, connector, key)
+            # The operator's own derivation (controller start-up), so both agree on which crons are this cluster's.
+            chosen = args.cluster or (settings.cluster_id if "LGCRON_CLUSTER_ID" in os.environ else None)
+            if chosen is None:
+                chosen = await cluster.kube.namespace_uid("kube-system") or settings.cluster_id
+                if chosen == settings.cluster_id:
+                    print(f"lgcron audit: warning: cannot read namespace kube-system; using cluster id {chosen!r} "
+                          "as the operator does (pass --cluster to choose)", file=sys.stderr)
+            result = await run_audit(client, lambda: _live_uids(cluster, args.namespace), chosen,
+                                     namespaces=args.namespace, delete=args.delete)
+        except AgentServerError as exc:
+            unreachable = SERVER_ARGUMENT_UNREACHABLE if key is None else EXIT_UNREACHABLE
+            raise CliError(str(exc), unreachable if isinstance(exc, ServerUnavailable) else EXIT_REJECTED) from None
+        finally:
+            await connector.aclose()
+    where = str(httpx.URL(client.base_url).copy_with(username=None, password=None))  # no credentials on screen
+    return chosen, where, result
 
-    print(f"lgcron audit: error: {message}", file=sys.stderr)
-    return 2
 
-
-def _api_message(exc: Any) -> str:
-    import json
-
+async def _server_ref_client(cluster: Cluster, connector: Connector, key: ServerKey) -> AgentServerClient:
+    """The client of a server object's URL with its key (read with your own rights), via the connector."""
+    body = await cluster.server_object(key)
+    if body is None:
+        where = f" in namespace {key.namespace}" if key.namespace else ""
+        raise CliError(f"{key.kind} {key.name}{where} not found", EXIT_USAGE)
     try:
-        return str(json.loads(exc.body).get("message") or exc.reason)
-    except (TypeError, ValueError, AttributeError):
-        return str(exc.reason)
+        # No allowlist applies to the caller's own choice of server object (LGCRON_ALLOWED_SERVER_URLS
+        # is the operator's limit on tenants): the URL and key are the object's.
+        connection = connector.for_server_object(body)
+    except InvalidSpec as exc:
+        raise CliError(f"{key}: {exc}", EXIT_USAGE) from None
+    try:
+        return await connector.client_for(connection)
+    except SecretNotFound as exc:
+        raise secret_error(exc, connection) from None
+    except InvalidSpec as exc:
+        raise CliError(f"{key}: {exc}", EXIT_USAGE) from None
 
+
+async def _live_uids(cluster: Cluster, namespaces: Collection[str] | None) -> set[str]:
+    """UIDs of all LangGraphCrons (cluster-wide, or in the given namespaces)."""
+    uids: set[str] = set()
+    for namespace in namespaces or [None]:
+        items = await cluster.call(cluster.kube.list_langgraphcrons(namespace), verb="list",
+                                   resource="langgraphcrons", namespace=namespace)
+        uids.update(item["metadata"]["uid"] for item in items)
+    return uids

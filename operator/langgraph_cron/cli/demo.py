@@ -7,6 +7,7 @@ status, waits for the first scheduled run and shows it, and removes everything o
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from langgraph_cron.cli import demo_graph
+from langgraph_cron.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, exit_codes_help
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.devserver import AgentServerProcess
 from langgraph_cron.core.files import Document, load_documents, status_table
@@ -62,12 +64,37 @@ async def run_demo(examples: Path, *, wait_seconds: float, say: Callable[[str], 
                     run = await first_run(server.url, watched, wait_seconds)
                     if run is None:
                         say("no run finished in time")
-                        return 1
+                        return EXIT_RUN_FAILED
                     say(f"run {run['run_id']} finished: {run['status']}; output: {run['output']}")
-                return 0 if all(r.status.condition("Ready").status == "True" for _, r in results) else 1
+                ready = all(r.status.condition("Ready").status == "True" for _, r in results)
+                return EXIT_OK if ready else EXIT_RUN_FAILED
             finally:
                 await delete(service, local)
                 say("deleted the demo crons")
     finally:
         await asyncio.to_thread(server.close)
         say("stopped the Agent Server")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    demo = commands.add_parser(
+        "demo",
+        help="run the example crons on a local in-memory Agent Server",
+        description=(
+            "Start the real in-memory Agent Server (needs the `server` extra) with a bundled graph, apply the "
+            "example LangGraphCron files, print their status, wait for the first scheduled run and show it, then "
+            "delete everything. Ctrl-C stops it cleanly."
+        ),
+        epilog=exit_codes_help(EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, 5, notes={
+            EXIT_RUN_FAILED: "an example is not Ready, or no run finished within --wait",
+            EXIT_USAGE: "bad arguments, an examples directory that cannot be read"}),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--examples", default="examples", metavar="DIR", help="directory of LangGraphCron files")
+    demo.add_argument("--wait", type=float, default=90, metavar="SECONDS", help="how long to wait for a run (0: don't)")
+    demo.set_defaults(func=command)
+    return demo
+
+
+def command(args: argparse.Namespace) -> int:
+    return asyncio.run(run_demo(Path(args.examples), wait_seconds=args.wait))

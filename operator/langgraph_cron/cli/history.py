@@ -1,8 +1,8 @@
 """`lgcron history`: the last runs of one cron, with result, duration and error line.
 
-From a cluster (NAMESPACE/NAME, read with your kubeconfig): the resource's server, with the key
-bound to it (a server object's Secret or the resource's own, read with your own rights; the
-operator's LGCRON_API_KEY only for LGCRON_SERVER_URL), or its Jobs for the cronJob backend. From a
+From a cluster (NAMESPACE/NAME, read with your kubeconfig): the resource's server through the
+connector, with the key bound to it (a server object's Secret or the resource's own, read with your
+own rights; LGCRON_API_KEY only for LGCRON_SERVER_URL), or its Jobs for the cronJob backend. From a
 file (-f, as `lgcron apply` made it): LGCRON_SERVER_URL or --server. What it lists is what the
 backend keeps: spec.runHistory's limits of a stateless cron's runs, a thread cron's runs on its
 thread, a CronJob's Jobs.
@@ -10,90 +10,52 @@ thread, a CronJob's Jobs.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import base64
-import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from langgraph_cron.clients.agent_server import (
-    AgentServerClient,
-    AgentServerError,
-    make_http_client,
+from langgraph_cron.cli.cluster import Cluster, cron_server, cron_spec, split_ref
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    exit_codes_help,
+    settings_from_env,
 )
+from langgraph_cron.clients.agent_server import AgentServerClient, AgentServerError, ServerUnavailable
 from langgraph_cron.core import history
-from langgraph_cron.core.connections import (
-    Connection,
-    NoServers,
-    ServerHealth,
-    ServerKey,
-    resolve,
-)
-from langgraph_cron.core.models import (
-    CLUSTER_SERVER_KIND,
-    CLUSTER_SERVER_PLURAL,
-    GROUP,
-    PLURAL,
-    SERVER_PLURAL,
-    VERSION,
-    LangGraphCronSpec,
-)
+from langgraph_cron.core.models import LangGraphCronSpec
 from langgraph_cron.core.settings import Settings
-from langgraph_cron.core.spec import (
-    NAME_KEY,
-    NAMESPACE_KEY,
-    UID_KEY,
-    InvalidSpec,
-    parse_spec,
-)
+from langgraph_cron.core.spec import NAME_KEY, NAMESPACE_KEY, UID_KEY, InvalidSpec
+from langgraph_cron.engine.connector import Connector
 
 COLUMNS = ("RUN", "THREAD", "RESULT", "STARTED", "DURATION", "ERROR")
 
 
-class KubeServers:
-    """Server objects and namespace labels read with the caller's kubeconfig (a ServerLookup)."""
-
-    def __init__(self, api_client: Any) -> None:
-        import kubernetes
-
-        self._objects = kubernetes.client.CustomObjectsApi(api_client)
-        self._core = kubernetes.client.CoreV1Api(api_client)
-        self._errors = (kubernetes.client.ApiException,)
-
-    def server(self, key: ServerKey) -> Mapping[str, Any] | None:
-        try:
-            if key.kind == CLUSTER_SERVER_KIND:
-                body = self._objects.get_cluster_custom_object(GROUP, VERSION, CLUSTER_SERVER_PLURAL, key.name)
-            else:
-                body = self._objects.get_namespaced_custom_object(GROUP, VERSION, key.namespace, SERVER_PLURAL, key.name)
-        except self._errors:
-            return None
-        return {**body, "kind": key.kind}
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
-        try:
-            return self._core.read_namespace(namespace).metadata.labels or {}
-        except self._errors:
-            return None
-
-    def health(self, key: ServerKey) -> ServerHealth | None:
-        return None
-
-    def secret(self, namespace: str, name: str, key: str) -> str:
-        secret = self._core.read_namespaced_secret(name, namespace)
-        encoded = (secret.data or {}).get(key)
-        if encoded is None:
-            raise ValueError(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(encoded).decode().strip()
-
-
-def _key(connection: Connection, settings: Settings, servers: KubeServers | None) -> str | None:
-    if connection.secret is not None and servers is not None:
-        return servers.secret(connection.secret.namespace, connection.secret.name, connection.secret.key)
-    if connection.operator_key:  # the operator-wide key, where the service would send it
-        return settings.api_key.get_secret_value() if settings.api_key else None
-    return None
+def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    runs = commands.add_parser(
+        "history",
+        help="the last runs of a cron: result, duration, error line",
+        description=(
+            "List the runs a cron's backend keeps (spec.runHistory's limits, a thread cron's thread, a CronJob's "
+            "Jobs), newest first. NAMESPACE/NAME reads the LangGraphCron with your kubeconfig and asks its server "
+            "with the key bound to it (read with your own rights; a cron of the operator's default server: the "
+            "URL in its status, with LGCRON_API_KEY only if LGCRON_SERVER_URL is that URL); -f FILE asks "
+            "LGCRON_SERVER_URL (or --server) about a cron made by `lgcron apply`."
+        ),
+        epilog=exit_codes_help(EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, 5),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument("ref", nargs="?", metavar="NAMESPACE/NAME", help="the LangGraphCron")
+    runs.add_argument("-f", "--filename", action="append", metavar="PATH", help="the file of a cron made by `lgcron apply`")
+    runs.add_argument("--server", metavar="URL", help="file mode: Agent Server URL (default: LGCRON_SERVER_URL)")
+    runs.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+    runs.set_defaults(func=command)
+    return runs
 
 
 def _row(run: history.ObservedRun) -> tuple[str, ...]:
@@ -136,22 +98,17 @@ def _tagged(run: Mapping[str, Any], tags: dict[str, str]) -> bool:
     return all(metadata.get(k) == v for k, v in tags.items())
 
 
-def command(*, ref: str | None, filenames: list[str] | None, server: str | None, limit: int) -> int:
-    settings = Settings.from_env()
-    if server:
-        settings = settings.model_copy(update={"server_url": server})
-    try:
-        if filenames:
-            runs = asyncio.run(_from_files(filenames, settings))
-        else:
-            if not ref or ref.count("/") != 1:
-                raise ValueError("name the cron as NAMESPACE/NAME, or give -f FILE")
-            runs = asyncio.run(_from_cluster(ref, settings))
-    except (ValueError, InvalidSpec, AgentServerError) as exc:
-        print(f"lgcron history: error: {exc}", file=sys.stderr)
-        return 2
-    print(table(runs, limit) if runs else "no runs kept (see spec.runHistory; a cron that has not run yet has none)")
-    return 0
+def command(args: argparse.Namespace) -> int:
+    settings = settings_from_env()
+    if args.server:
+        settings = settings.model_copy(update={"server_url": args.server})
+    if args.filename:
+        runs = asyncio.run(_from_files(args.filename, settings))
+    else:
+        namespace, name = split_ref(args.ref)
+        runs = asyncio.run(_from_cluster(namespace, name, settings))
+    print(table(runs, args.limit) if runs else "no runs kept (see spec.runHistory; a cron that has not run yet has none)")
+    return EXIT_OK
 
 
 async def _from_files(filenames: list[str], settings: Settings) -> list[history.ObservedRun]:
@@ -159,53 +116,34 @@ async def _from_files(filenames: list[str], settings: Settings) -> list[history.
 
     documents = files.load_documents(filenames)
     if len(documents) != 1:
-        raise ValueError(f"-f must name exactly one LangGraphCron, found {len(documents)}")
+        raise CliError(f"-f must name exactly one LangGraphCron, found {len(documents)}")
     [document] = documents
     spec = files.check(document)
-    connection = resolve(spec, document.namespace, NoServers(), settings)
-    async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
-        client = AgentServerClient(http, connection.url, _key(connection, settings, None))
+    connector = Connector(settings)  # no Kubernetes: LGCRON_API_KEY, and only where it is bound
+    try:
+        connection = connector.resolve(spec, document.namespace)
+        client = await connector.client_for(connection)
         return await server_runs(client, spec, {NAMESPACE_KEY: document.namespace, NAME_KEY: document.name})
+    except InvalidSpec as exc:
+        raise CliError(f"{document.where}: {exc}", EXIT_USAGE) from None
+    except AgentServerError as exc:
+        code = EXIT_UNREACHABLE if isinstance(exc, ServerUnavailable) else EXIT_REJECTED
+        raise CliError(f"the Agent Server {'did not answer' if code == EXIT_UNREACHABLE else 'refused'}: {exc}",
+                       code) from None
+    finally:
+        await connector.aclose()
 
 
-def client_for_resource(api: Any, namespace: str, name: str,
-                        settings: Settings | None = None) -> tuple[Settings, Connection, str | None]:
-    """(settings, connection, API key) of a LangGraphCron's server, read with the caller's kubeconfig:
-    the same binding of key to URL as the operator's."""
-    import kubernetes
-
-    settings = settings or Settings.from_env()
-    try:
-        body = kubernetes.client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except kubernetes.client.ApiException as exc:
-        raise ValueError(f"cannot read LangGraphCron {namespace}/{name}: HTTP {exc.status}") from None
-    spec = parse_spec(body.get("spec") or {})
-    servers = KubeServers(api)
-    connection = resolve(spec, namespace, servers, settings, require_ready=False)
-    try:
-        key = _key(connection, settings, servers)
-    except kubernetes.client.ApiException as exc:
-        raise ValueError(f"cannot read the API key Secret: HTTP {exc.status}") from None
-    return settings, connection, key
-
-
-async def _from_cluster(ref: str, settings: Settings) -> list[history.ObservedRun]:
-    import kubernetes
-
-    from langgraph_cron.cli.audit import load_api_client
-
-    namespace, name = ref.split("/")
-    api = load_api_client()
-    try:
-        body = kubernetes.client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except kubernetes.client.ApiException as exc:
-        raise ValueError(f"cannot read LangGraphCron {ref}: HTTP {exc.status}") from None
-    uid = body["metadata"]["uid"]
-    spec = parse_spec(body.get("spec") or {})
-    if spec.backend == "cronJob":
-        jobs = kubernetes.client.BatchV1Api(api).list_namespaced_job(namespace, label_selector=f"lgcron.io/uid={uid}")
-        return history.runs_from_jobs([api.sanitize_for_serialization(job) for job in jobs.items])
-    settings, connection, key = client_for_resource(api, namespace, name, settings)
-    async with make_http_client(verify=settings.tls_verify, timeout=settings.request_timeout) as http:
-        client = AgentServerClient(http, connection.url, key)
-        return await server_runs(client, spec, {UID_KEY: uid})
+async def _from_cluster(namespace: str, name: str, settings: Settings) -> list[history.ObservedRun]:
+    async with Cluster.open() as cluster:
+        body = await cluster.get_cron(namespace, name)
+        uid = body["metadata"]["uid"]
+        if cron_spec(body).backend == "cronJob":
+            jobs = await cluster.call(cluster.kube.list_jobs(namespace, f"{UID_KEY}={uid}"), verb="list",
+                                      resource="jobs", namespace=namespace)
+            return history.runs_from_jobs(jobs)
+        async with cron_server(cluster, body, settings) as server:
+            try:
+                return await server_runs(server.client, cron_spec(body), {UID_KEY: uid})
+            except AgentServerError as exc:
+                raise server.error(exc) from None

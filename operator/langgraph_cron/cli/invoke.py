@@ -40,13 +40,19 @@ from langgraph_cron.clients.agent_server import (
 from langgraph_cron.core.cronjob import REQUEST_ENV
 from langgraph_cron.core.runcontrol import NOT_RUN_FIELDS
 
-EXIT_OK = 0
-EXIT_RUN_FAILED = 1  # the run ended in error, timeout or interrupted, or outlived --timeout
-EXIT_USAGE = 2  # argparse's own code; also a missing/invalid request or server URL
-EXIT_REJECTED = 3  # the server refused the request (4xx)
-EXIT_UNREACHABLE = 4  # connection errors, timeouts, 429, 5xx that outlasted the retries
-EXIT_INTERNAL = 5  # a bug in lgcron
-EXIT_TERMINATED = 143  # SIGTERM (128 + 15), as a shell reports it; the run was cancelled
+# The one exit-code table of every lgcron command (cli/errors.py), as invoke uses it:
+# 0 ok; 1 the run ended in error, timeout or interrupted, or outlived --timeout; 2 argparse's own code,
+# also a missing/invalid request or server URL; 3 the server refused the request (4xx); 4 connection
+# errors, timeouts, 429, 5xx that outlasted the retries; 5 a bug; 143 SIGTERM (the run was cancelled).
+from langgraph_cron.cli.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_RUN_FAILED,
+    EXIT_TERMINATED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 # Seconds to cancel the run after SIGTERM: well inside Kubernetes' default 30 s grace period.
 TERMINATION_CANCEL_BUDGET = 10.0
 

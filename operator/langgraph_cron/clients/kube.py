@@ -234,3 +234,41 @@ class KubeClient:
         path = f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}"
         await self._request("PATCH", path + "/status", {"status": status_patch},
                             content_type="application/merge-patch+json")
+
+    # ------------------------------------------------------------ the CLI's reads and writes (lgcron)
+    # With the user's own kubeconfig (clients/kubeconfig.py). None on 404; KubernetesApiError otherwise.
+
+    CLI_FIELD_MANAGER = "lgcron"  # every write of the CLI says so (managedFields), not OpenAPI-Generator
+
+    async def get_namespace(self, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", f"/api/v1/namespaces/{name}")
+
+    async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """A LangGraphServer (namespace) or ClusterLangGraphServer (None)."""
+        prefix = f"/apis/{GROUP}/{VERSION}"
+        return await self._request(
+            "GET", f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}")
+
+    async def list_langgraphcrons(self, namespace: str | None = None, *, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every LangGraphCron of a namespace (None: of the cluster), page by page."""
+        prefix = f"/apis/{GROUP}/{VERSION}"
+        path = f"{prefix}/namespaces/{namespace}/{PLURAL}" if namespace else f"{prefix}/{PLURAL}"
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            query = {"limit": str(page_size), **({"continue": token} if token else {})}
+            page = await self._request("GET", path, query=query) or {}
+            items.extend(page.get("items") or [])
+            if not (token := (page.get("metadata") or {}).get("continue")):
+                return items
+
+    async def annotate_langgraphcron(self, namespace: str, name: str, annotations: dict[str, str | None],
+                                     *, field_manager: str = CLI_FIELD_MANAGER) -> dict[str, Any] | None:
+        """Merge-patch a LangGraphCron's annotations (None removes one); None when it does not exist."""
+        return await self._request(
+            "PATCH", _path(f"{GROUP}/{VERSION}", PLURAL, namespace, name), {"metadata": {"annotations": annotations}},
+            query={"fieldManager": field_manager}, content_type="application/merge-patch+json",
+        )
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", _path("batch/v1", "jobs", namespace, name))
