@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 
@@ -96,3 +97,76 @@ async def test_kill_9_between_create_and_status_write_leaves_exactly_one_cron(ku
                     process.send_signal(signal.SIGTERM)
                     await asyncio.wait_for(process.wait(), timeout=30)
             await proxy.close()
+
+
+# ---------------------------------------------------------------- what stops `lgcron run` at once
+
+
+async def test_lgcron_run_with_an_invalid_setting_exits_2_at_once_naming_it(kubeconfig_path):
+    from test_cli_errors import assert_one_line_error, cli
+
+    secret = "sk-never-echoed-7c1f"
+    for env, named in (({"LGCRON_RESYNC_INTERVAL": "abc"}, "LGCRON_RESYNC_INTERVAL"),
+                       ({"LGCRON_SERVER_CONCURRENCY": "0", "LGCRON_API_KEY": secret}, "LGCRON_SERVER_CONCURRENCY"),
+                       ({"LGCRON_SERVER_URL": f"https://user:{secret}@agents.example.com"}, "LGCRON_SERVER_URL"),
+                       ({"LGCRON_API_KEY_SECRET": "no-colon"}, "LGCRON_API_KEY_SECRET"),
+                       ({"LGCRON_CA_BUNDLE": "/nonexistent/ca.pem"}, "LGCRON_CA_BUNDLE")):
+        result = await cli("run", "-A", env=env, timeout=30)
+        assert_one_line_error(result, "run", 2, named)
+        assert secret not in result[2]
+
+
+async def test_lgcron_run_without_a_kubeconfig_exits_2(tmp_path):
+    from test_cli_errors import assert_one_line_error, cli
+
+    result = await cli("run", "-A", env={"KUBECONFIG": str(tmp_path / "nonexistent")}, timeout=30)
+    assert_one_line_error(result, "run", 2, "no usable Kubernetes credentials", "KUBECONFIG")
+
+
+async def test_lgcron_run_with_the_kubernetes_api_down_exits_4(tmp_path):
+    from test_cli_errors import assert_one_line_error, cli, dead_url
+
+    server = dead_url()
+    path = tmp_path / "down.kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "down",
+        "clusters": [{"name": "down", "cluster": {"server": server}}], "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "down", "context": {"cluster": "down", "user": "u"}}]}))
+    result = await cli("run", "-A", env={"KUBECONFIG": str(path)}, timeout=30)
+    assert_one_line_error(result, "run", 4, f"cannot reach the Kubernetes API at {server}")
+
+
+async def test_lgcron_run_without_permissions_exits_3(request, kube, kubeconfig_path, tmp_path):
+    from test_cli_errors import assert_one_line_error, cli, refused
+
+    async with refused(request, kube, kubeconfig_path, tmp_path, rules=[],
+                       emulated=lambda url: "/apis/lgcron.io/" in url) as env:
+        result = await cli("run", "--namespace", kube.namespace, env=env, timeout=30)
+    assert_one_line_error(result, "run", 3, f"may not list langgraphcrons in namespace {kube.namespace}", "RBAC")
+
+
+async def test_lgcron_run_without_the_crds_exits_2(tmp_path):
+    """A Kubernetes API that does not serve lgcron.io (the CRDs are not installed): a stub that answers 404."""
+    import aiohttp.web
+    from test_cli_errors import assert_one_line_error, cli
+
+    async def not_found(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.json_response({"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404},
+                                         status=404)
+
+    app = aiohttp.web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+    path = tmp_path / "stub.kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "stub",
+        "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {}}], "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "u"}}]}))
+    try:
+        result = await cli("run", "-A", env={"KUBECONFIG": str(path)}, timeout=30)
+    finally:
+        await runner.cleanup()
+    assert_one_line_error(result, "run", 2, "does not serve lgcron.io/v1alpha1", "lgcron crd | kubectl apply -f -")

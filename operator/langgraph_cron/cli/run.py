@@ -7,7 +7,15 @@ from __future__ import annotations
 import argparse
 import os
 
-from langgraph_cron.cli.errors import EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, CliError, exit_codes_help, settings_from_env
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    exit_codes_help,
+    settings_from_env,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,8 +28,12 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "LGCRON_RESYNC_INTERVAL, ...): the table under 'Operator settings' in the README lists them all. "
             "An invalid setting or missing credentials end it at once with exit code 2."
         ),
-        epilog=exit_codes_help(EXIT_OK, EXIT_USAGE, 5, EXIT_TERMINATED,
-                               notes={EXIT_OK: "stopped cleanly (SIGTERM or Ctrl-C)"}),
+        epilog=exit_codes_help(EXIT_OK, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, 5, notes={
+            EXIT_OK: "stopped cleanly (SIGTERM or Ctrl-C)",
+            EXIT_USAGE: "an invalid LGCRON_* setting (named), no usable Kubernetes credentials, or the CRDs "
+                        "are not installed: at once, before the operator starts",
+            EXIT_REJECTED: "at start: the Kubernetes API refuses the credentials (401/403)",
+            EXIT_UNREACHABLE: "at start: the Kubernetes API does not answer"}),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     scope = run.add_mutually_exclusive_group(required=True)
@@ -46,8 +58,8 @@ def command(args: argparse.Namespace) -> int:
     from langgraph_cron.controller import run  # kopf, and every handler registered
 
     try:
-        run.check_credentials()
+        run.check_credentials(None if args.all_namespaces else args.namespace)
     except run.CannotStart as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise CliError(str(exc), exc.code) from None
     return run.run(namespaces=args.namespace, clusterwide=args.all_namespaces, peering=args.peering,
                    liveness=args.liveness, verbose=args.verbose, log_format=args.log_format)

@@ -249,8 +249,10 @@ class KubeClient:
         return await self._request(
             "GET", f"{prefix}/namespaces/{namespace}/{plural}/{name}" if namespace else f"{prefix}/{plural}/{name}")
 
-    async def list_langgraphcrons(self, namespace: str | None = None, *, page_size: int = 500) -> list[dict[str, Any]]:
-        """Every LangGraphCron of a namespace (None: of the cluster), page by page."""
+    async def list_langgraphcrons(self, namespace: str | None = None, *, page_size: int = 500,
+                                  first_page_only: bool = False) -> list[dict[str, Any]]:
+        """Every LangGraphCron of a namespace (None: of the cluster), page by page (or only the first:
+        e.g. page_size=1 to learn whether they may be listed at all)."""
         prefix = f"/apis/{GROUP}/{VERSION}"
         path = f"{prefix}/namespaces/{namespace}/{PLURAL}" if namespace else f"{prefix}/{PLURAL}"
         items: list[dict[str, Any]] = []
@@ -259,7 +261,7 @@ class KubeClient:
             query = {"limit": str(page_size), **({"continue": token} if token else {})}
             page = await self._request("GET", path, query=query) or {}
             items.extend(page.get("items") or [])
-            if not (token := (page.get("metadata") or {}).get("continue")):
+            if first_page_only or not (token := (page.get("metadata") or {}).get("continue")):
                 return items
 
     async def annotate_langgraphcron(self, namespace: str, name: str, annotations: dict[str, str | None],
@@ -272,3 +274,7 @@ class KubeClient:
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._request("GET", _path("batch/v1", "jobs", namespace, name))
+
+    async def api_group(self, group_version: str = f"{GROUP}/{VERSION}") -> dict[str, Any] | None:
+        """The discovery document of an API group version (None: not served, e.g. the CRDs are not installed)."""
+        return await self._request("GET", f"/apis/{group_version}")

@@ -16,21 +16,55 @@ import kopf
 from langgraph_cron.controller import login
 
 
+# Why the operator cannot start, as `lgcron run` exits for it (the CLI's table: cli/errors.py).
+USAGE, REFUSED, UNREACHABLE = 2, 3, 4
+
+
 class CannotStart(Exception):
-    """The operator cannot start; the message is one line naming what to set."""
+    """The operator cannot start; the message is one line naming what to set, `code` the exit code."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-def check_credentials() -> None:
-    """Kopf's own login, once, before kopf runs: CannotStart when there are no usable credentials."""
+def check_credentials(namespaces: list[str] | None = None, *, timeout: float = 15.0) -> None:
+    """Kopf's own login, and two requests with it, before kopf runs (which would retry its start-up
+    forever): CannotStart when there are no usable credentials, the API does not answer or refuses
+    them, the LangGraphCron CRD is not installed, or they may not list LangGraphCrons where the
+    operator watches (the first of `namespaces`; None: cluster-wide)."""
     import os
 
     try:
-        login.connection_info()
+        info = login.connection_info()
     except Exception as exc:  # noqa: BLE001  kopf.LoginError, a missing or broken kubeconfig, a failing plugin
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
         where = f"KUBECONFIG={os.environ['KUBECONFIG']}" if "KUBECONFIG" in os.environ else "~/.kube/config"
         raise CannotStart(f"no usable Kubernetes credentials: not in a cluster, and {where}: {detail}; "
                           "set KUBECONFIG to your cluster's kubeconfig file") from None
+    asyncio.run(_probe(info, timeout, (namespaces or [None])[0]))
+
+
+async def _probe(info: kopf.ConnectionInfo, timeout: float, namespace: str | None) -> None:
+    from langgraph_cron.clients.kube import KubeClient, KubernetesApiError
+    from langgraph_cron.core.models import GROUP, VERSION
+
+    server = info.server
+    where = f"in namespace {namespace}" if namespace else "cluster-wide"
+    try:
+        async with KubeClient(lambda: info, timeout=timeout) as kube:
+            if await kube.api_group() is None:
+                raise CannotStart(f"the Kubernetes API at {server} does not serve {GROUP}/{VERSION}: install the "
+                                  "CRDs first (lgcron crd | kubectl apply -f -)")
+            await kube.list_langgraphcrons(namespace, page_size=1, first_page_only=True)
+    except KubernetesApiError as exc:
+        if exc.status == 0 or exc.status >= 500:
+            raise CannotStart(f"cannot reach the Kubernetes API at {server}: {exc}", UNREACHABLE) from None
+        if exc.status in (401, 403):
+            raise CannotStart(f"the Kubernetes API at {server} refuses these credentials (HTTP {exc.status}): they "
+                              f"may not list langgraphcrons {where}; grant them the operator's RBAC (manifests/ or "
+                              "the chart)", REFUSED) from None
+        raise CannotStart(f"the Kubernetes API at {server}: {exc}", REFUSED) from None
 
 
 def run(*, namespaces: list[str] | None, clusterwide: bool, peering: str | None, liveness: str | None,
