@@ -229,7 +229,7 @@ async def operator(run_operator, proxy, monkeypatch, kube, caplog):
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[Any]:
-        async with run_operator("-m", "langgraph_cron") as runner:
+        async with run_operator("-m", "langgraph_cron.controller") as runner:
             yield runner
         outputs.append(runner.output)
 

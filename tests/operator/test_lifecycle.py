@@ -372,7 +372,7 @@ async def test_api_key_comes_from_the_secret_and_a_missing_secret_recovers(
     monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "2")
     monkeypatch.delenv("LGCRON_API_KEY", raising=False)
     spec = {"server": {"apiKeySecretRef": {"name": "lg-key", "key": "apiKey"}}}
-    async with run_operator("-m", "langgraph_cron", "--verbose") as runner:
+    async with run_operator("-m", "langgraph_cron.controller", "--verbose") as runner:
         await kube.create(resource("keyed", **spec))
         missing = await kube.wait_for("keyed", has_reason("SecretNotFound"))
         assert "lg-key" in condition(missing)["message"]

@@ -329,3 +329,69 @@ async def test_a_server_that_turns_ready_heals_its_waiting_crons(kube, operator,
         await kube.wait_for("patient", is_ready)
         await servers.wait_ready("LangGraphServer", "keyless")
     assert recorder.keys() == {TEAM_KEY}
+
+
+async def test_crons_applied_together_with_their_server_are_ready_within_seconds(kube, operator, servers, recorder,
+                                                                                 monkeypatch):
+    """The normal GitOps case: a cron and its LangGraphServer in one apply, 20 times over (cron first
+    and server first alternating, all at once). Each cron is Ready within seconds, with the resync
+    interval far away, so no pass can hide a cron the server's check forgot to requeue."""
+    monkeypatch.setenv("LGCRON_RESYNC_INTERVAL", "600")
+    await kube.create_secret("team-key", {"apiKey": TEAM_KEY})
+    spec = {"url": recorder.url, "apiKeySecretRef": {"name": "team-key", "key": "apiKey"}}
+
+    async def apply_together(i: int) -> None:
+        cron = kube.create(resource(f"together-{i:02d}", serverRef={"name": f"server-{i:02d}"}))
+        server = servers.create("LangGraphServer", f"server-{i:02d}", spec)
+        await asyncio.gather(*((cron, server) if i % 2 else (server, cron)))
+
+    async with operator():
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(apply_together(i) for i in range(20)))
+        ready = await asyncio.gather(*(kube.wait_for(f"together-{i:02d}", is_ready, timeout=20) for i in range(20)))
+        elapsed = asyncio.get_running_loop().time() - started
+    assert [body["status"]["serverRef"]["name"] for body in ready] == [f"server-{i:02d}" for i in range(20)]
+    assert elapsed < 20, f"all 20 Ready after {elapsed:.1f}s"
+
+
+async def test_deleting_a_cron_that_never_sent_a_create_finishes_at_once(kube, operator, servers, auth_recorder):
+    """A LangGraphServer with a wrong key (Unauthorized), a cron naming it (ServerNotReady: no cron was
+    ever made), `kubectl delete` of the cron: the write-ahead record says no create was ever sent, so
+    the deletion needs no server and finishes at once, with no request to the server about crons."""
+    await kube.create_secret("wrong-key", {"apiKey": "sk-not-the-key"})
+    await servers.create("LangGraphServer", "refusing",
+                         {"url": auth_recorder.url, "apiKeySecretRef": {"name": "wrong-key", "key": "apiKey"}})
+    async with operator():
+        await kube.create(resource("never-made", serverRef={"name": "refusing"}))
+        waiting = await kube.wait_for("never-made", lambda o: has_reason("ServerNotReady")(o)
+                                      and "Unauthorized" in condition(o)["message"])
+        assert waiting["status"]["createSent"] is False
+        await kube.delete("never-made")
+        await kube.wait_gone("never-made", timeout=10)
+    assert not [what for what, _ in auth_recorder.seen if what.startswith(("POST /runs/crons", "DELETE /runs/crons"))
+                and "count" not in what]
+
+
+async def test_a_held_deletion_says_how_to_release_it(kube, operator, servers, auth_recorder):
+    """A cron that was made, then its server's key goes wrong: its deletion must wait (the cron is on
+    the server), and its condition and a Warning Event say how to release it; Orphan releases it."""
+    await kube.create_secret("rotating-key", {"apiKey": VALID_KEY})
+    await servers.create("LangGraphServer", "rotating",
+                         {"url": auth_recorder.url, "apiKeySecretRef": {"name": "rotating-key", "key": "apiKey"}})
+    async with operator():
+        await kube.create(resource("made", serverRef={"name": "rotating"}))
+        made = await kube.wait_for("made", is_ready)
+        assert made["status"]["createSent"] is True
+        await kube.patch_secret("rotating-key", {"apiKey": "sk-rotated-wrong"})
+        await kube.delete("made")
+        held = await kube.wait_for("made", lambda o: "cannot delete the cron yet" in condition(o)["message"], timeout=30)
+        message = condition(held)["message"]
+        assert "deletionPolicy: Orphan" in message and "API key of" in message
+        async def release_event() -> bool:
+            return any(e["type"] == "Warning" and "deletionPolicy: Orphan" in e["message"]
+                       for e in await kube.events("made"))
+        await wait_until(release_event, 10, "a Warning Event saying how to release it")
+        await kube.patch("made", {"spec": {"deletionPolicy": "Orphan"}})
+        await kube.wait_gone("made", timeout=90)
+    async with make_http_client(timeout=10) as http:  # leave the auth server clean
+        await AgentServerClient(http, auth_recorder.upstream, VALID_KEY).delete(made["status"]["cronId"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from langgraph_cron.core.history import (
-    HistoryMemory,
     ObservedRun,
     error_line,
     fold,
@@ -116,12 +115,14 @@ def test_error_lines_are_one_bounded_line():
 
 
 def test_memory_is_newer_than_a_stale_body():
-    memory = HistoryMemory()
+    from langgraph_cron.engine.memory import Memory
+
+    memory = Memory()
     counted = fold(LangGraphCronStatus(), [run(0), run(1)], now=NOW).status
-    memory.remember("u1", counted)
+    memory.remember_history("u1", counted)
     stale = LangGraphCronStatus()  # the watch has not delivered the write yet
-    assert counters(fold(memory.base("u1", stale), [run(0), run(1)], now=NOW).status) == (2, 0, 0)
-    assert memory.base("other", stale) is stale
+    assert counters(fold(memory.history_base("u1", stale), [run(0), run(1)], now=NOW).status) == (2, 0, 0)
+    assert memory.history_base("other", stale) is stale
 
 
 def test_runs_starting_in_the_same_second_are_each_counted_once():

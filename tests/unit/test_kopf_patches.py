@@ -67,7 +67,7 @@ def test_other_patches_go_to_kopf(monkeypatch):
 
 
 def test_installed_with_the_handlers():
-    import langgraph_cron.controller.handlers  # noqa: F401  (installs it)
+    import langgraph_cron.controller  # noqa: F401  (installs it)
 
     assert patches.Patch.as_json_patch is kopf_patches.lean_as_json_patch
 

@@ -1,6 +1,6 @@
 """The resync registry keeps every LangGraphCron's body: without the parts nobody reads, which are big."""
 
-from langgraph_cron.controller.handlers import slim_body
+from langgraph_cron.controller.registry import slim_body
 from langgraph_cron.core.objects import CronObject
 
 BODY = {
@@ -49,7 +49,7 @@ def test_a_cron_its_server_refuses_does_not_hold_the_servers_deletion():
 
 
 def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once() -> None:
-    from langgraph_cron.controller.handlers import _in_resync_pass
+    from langgraph_cron.engine.passes import in_resync_pass as _in_resync_pass
 
     reconciled = {**BODY, "status": {**BODY["status"], "conditions": [{"type": "Ready", "status": "True"}]}}
     assert _in_resync_pass(reconciled)
@@ -60,7 +60,7 @@ def test_a_resync_pass_looks_only_at_objects_kopf_holds_and_has_reconciled_once(
 
 
 def test_the_registry_reads_kopfs_index_one_body_per_object() -> None:
-    from langgraph_cron.controller.handlers import BodyRegistry
+    from langgraph_cron.controller.registry import BodyRegistry
 
     registry = BodyRegistry()
     assert (list(registry.items()), list(registry.values()), len(registry)) == ([], [], 0)

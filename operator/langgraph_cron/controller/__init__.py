@@ -17,4 +17,5 @@ if "kopf" not in sys.modules and "kubernetes" not in sys.modules and not uses_cl
     finally:
         del sys.modules["kubernetes"]
 
-from langgraph_cron.controller import handlers  # noqa: E402, F401  (registers the handlers)
+# Importing these registers the handlers.
+from langgraph_cron.controller import crons, servers, startup  # noqa: E402, F401

@@ -58,6 +58,11 @@ class ServerNotReady(InvalidSpec):
     reason = "ServerNotReady"
 
 
+class ServerNotChecked(ServerNotReady):
+    """spec.serverRef names a server object the operator has not checked yet: the normal case when both
+    are applied together. The cron looks again within seconds (its check is already under way)."""
+
+
 @dataclass(frozen=True)
 class ServerKey:
     """Which server object: kind, namespace (None for a ClusterLangGraphServer) and name."""
@@ -374,7 +379,7 @@ def _resolve_ref(ref: ServerObjectRef, namespace: str, servers: ServerLookup, se
             raise ServerNotReady(f"spec.serverRef: {key} is being deleted")
         health = current_health(body, servers.health(key))
         if health is None:
-            raise ServerNotReady(f"spec.serverRef: {key} has not been checked yet")
+            raise ServerNotChecked(f"spec.serverRef: {key} has not been checked yet")
         if not health.ready:
             raise ServerNotReady(f"spec.serverRef: {key} is not Ready ({health.reason}: {health.message})")
     return _server_connection(key, server_spec, server_spec.url)

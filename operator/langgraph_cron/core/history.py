@@ -354,40 +354,22 @@ def history_part(status: LangGraphCronStatus) -> dict[str, Any]:
     return part
 
 
-class HistoryMemory:
-    """The history this process last computed per object, newer than a body the watch has not
-    delivered yet: folding a stale body's cursor would count runs twice. Counters and cursor move
-    together, so after a restart (memory empty) the status' own cursor is consistent with its counts."""
+def with_history_part(status: LangGraphCronStatus, part: dict[str, Any]) -> LangGraphCronStatus:
+    """`status` with a remembered history part laid over it (engine/memory.py keeps one per cron): the
+    history this process last computed is newer than a body the watch has not delivered yet. Counters
+    and cursor move together, so after a restart (no memory) the status' own cursor fits its counts."""
+    merged = status.model_copy(update={k: v for k, v in part.items() if k != "condition"})
+    if part["condition"] is not None:
+        merged.conditions = [c for c in status.conditions if c.type != LAST_RUN_CONDITION] + [part["condition"]]
+    return merged
 
-    def __init__(self) -> None:
-        self._parts: dict[str, dict[str, Any]] = {}
 
-    def base(self, uid: str | None, status: LangGraphCronStatus) -> LangGraphCronStatus:
-        part = self._parts.get(uid or "")
-        if part is None:
-            return status
-        merged = status.model_copy(update={k: v for k, v in part.items() if k != "condition"})
-        if part["condition"] is not None:
-            merged.conditions = [c for c in status.conditions if c.type != LAST_RUN_CONDITION] + [part["condition"]]
-        return merged
-
-    def remember(self, uid: str | None, status: LangGraphCronStatus) -> None:
-        if not uid:
-            return
-        part = history_part(status)
-        condition = part["condition"]
-        if all(part[name] is None for name in HISTORY_FIELDS) and (
-                condition is None or condition.reason in ("NoRunsYet", "HistoryUnavailable")):
-            # Nothing counted yet: a stale body cannot count anything twice, so nothing to keep
-            # (most crons of a large cluster, most of the time, between their runs: no memory per cron).
-            self._parts.pop(uid, None)
-            return
-        self._parts[uid] = part
-
-    def forget(self, uid: str) -> None:
-        self._parts.pop(uid, None)
-
-    def keep_only(self, uids: Iterable[str]) -> None:
-        live = set(uids)
-        for uid in self._parts.keys() - live:
-            del self._parts[uid]
+def kept_history_part(status: LangGraphCronStatus) -> dict[str, Any] | None:
+    """The history part worth remembering, or None when nothing is counted yet: a stale body cannot
+    count anything twice then (most crons of a large cluster, most of the time: no memory per cron)."""
+    part = history_part(status)
+    condition = part["condition"]
+    if all(part[name] is None for name in HISTORY_FIELDS) and (
+            condition is None or condition.reason in ("NoRunsYet", "HistoryUnavailable")):
+        return None
+    return part

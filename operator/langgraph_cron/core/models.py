@@ -532,6 +532,14 @@ class LangGraphCronStatus(CamelModel):
     next_run_date: str | None = Field(default=None, description="Next run time reported by the server (RFC 3339).")
     upcoming_runs: list[str] | None = Field(default=None, description="The next three run times (RFC 3339, UTC).")
     last_sync_time: str | None = Field(default=None, description="When the cron was last confirmed in sync.")
+    create_sent: bool | None = Field(
+        default=None,
+        description=(
+            "Write-ahead record of create requests: false while no request to create a cron was ever sent for "
+            "this resource (its deletion then needs no server); set true before the first one is sent. "
+            "Absent: not known (a deletion searches the server)."
+        ),
+    )
     backend: Backend | None = Field(default=None, description="The backend that holds the cron now.")
     cron_job_name: str | None = Field(default=None, description="cronJob backend: the CronJob's name.")
     last_schedule_time: str | None = Field(default=None, description="When a run (or Job) last started.")

@@ -144,3 +144,9 @@ def effective(spec: LangGraphCronSpec, namespace: str, name: str) -> LangGraphCr
     return spec.model_copy(update={"schedule": expand_spread(spec.schedule, f"{namespace}/{name}")})
 
 
+
+
+def parse_effective(raw: dict[str, Any] | None, namespace: str, name: str) -> LangGraphCronSpec:
+    """The one way from a raw spec to what reconcile, resync, the run observer and the CLI act on:
+    validated (InvalidSpec naming the field), with any H of its schedule expanded."""
+    return effective(parse_spec(raw), namespace, name)

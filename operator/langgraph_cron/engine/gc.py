@@ -3,7 +3,6 @@ to look at, and the deletions, each re-checked against the API first. The decisi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -13,14 +12,19 @@ from langgraph_cron.clients.agent_server import (
     CronNotFound,
 )
 from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
+from langgraph_cron.core.connections import Connection, default_connection
 from langgraph_cron.core.models import GROUP, KIND, VERSION
+from langgraph_cron.core.objects import CronObject
 from langgraph_cron.core.orphans import find_orphans, tag_of
 from langgraph_cron.core.spec import (
     CLUSTER_KEY,
     NAME_KEY,
     NAMESPACE_KEY,
     UID_KEY,
+    InvalidSpec,
+    parse_spec,
 )
+from langgraph_cron.engine.connector import Connector
 
 logger = logging.getLogger(__name__)
 
@@ -86,26 +90,24 @@ async def gc_pass(
 async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[Any]:
     """A client for every server a live resource uses or used, each with the key bound to that URL
     for that resource (never another's), plus every server object's and the default server."""
-    from langgraph_cron.core.connections import (
-        Connection,
-        default_connection,
-        server_connection,
-        url_may_be_called,
-    )
-    from langgraph_cron.core.objects import CronObject
-    from langgraph_cron.core.spec import InvalidSpec
-
+    connector: Connector = service.connector
     found: dict[Connection, None] = {}
     for body in bodies:
         obj = CronObject.from_body(body)
-        spec, target = service._deletion_target(obj)
-        if target is not None:
-            found[target] = None
-        if obj.status.server_url:
-            found[service.bound_connection(obj, obj.status.server_url, spec)] = None
-    for server in list(getattr(service.servers, "servers", {}).values()):
         try:
-            found[server_connection(server, service.settings)] = None
+            spec = parse_spec(obj.raw_spec)
+        except InvalidSpec:
+            spec = None
+        if spec is not None:
+            try:
+                found[connector.resolve(spec, obj.identity.namespace, require_ready=False)] = None
+            except InvalidSpec:
+                pass
+        if obj.status.server_url:
+            found[connector.bound(obj.status.server_url, obj.status.server_ref, obj.identity.namespace, spec)] = None
+    for server in list(getattr(connector.servers, "servers", {}).values()):
+        try:
+            found[connector.for_server_object(server)] = None
         except InvalidSpec:
             continue
     settings = service.settings
@@ -113,28 +115,12 @@ async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[An
         found[default_connection(settings, "")] = None
     clients: dict[Any, None] = {}
     for connection in found:
-        if not url_may_be_called(connection, settings):
+        if not connector.may_call(connection):
             continue
         if connection.secret is not None and not connection.secret.namespace:
             continue  # LGCRON_API_KEY_SECRET lives in each resource's namespace: none to read here
         try:
-            clients[await service.client_for(connection, allow_last_known=True)] = None
+            clients[await connector.client_for(connection, allow_last_known=True)] = None
         except (SecretNotFound, KubernetesApiError, InvalidSpec):
             continue
     return list(clients)
-
-
-async def collect_forever(memo: Any) -> None:
-    """The operator's GC loop."""
-
-    def post_event(ref: dict[str, Any], reason: str, message: str) -> None:
-        # The resource is gone, so the Event names it by its old name and uid in its namespace:
-        # `kubectl get events -n NS --field-selector involvedObject.name=NAME` finds it.
-        memo.events.post(ref, "Normal", reason, message)
-
-    while True:
-        await asyncio.sleep(memo.service.settings.gc_interval)
-        try:
-            await gc_pass(memo.service, memo.kube, memo.registry, clusterwide=memo.clusterwide, post_event=post_event)
-        except Exception:  # a bad pass must not end garbage collection for good
-            logger.exception("garbage collection pass failed")

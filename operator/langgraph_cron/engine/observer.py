@@ -30,9 +30,9 @@ from langgraph_cron.core.spec import (
     CLUSTER_KEY,
     UID_KEY,
     InvalidSpec,
-    effective,
-    parse_spec,
+    parse_effective,
 )
+from langgraph_cron.engine.memory import UNSET
 from langgraph_cron.engine.service import CronService
 
 logger = logging.getLogger(__name__)
@@ -72,31 +72,25 @@ class RunObserver:
     def __init__(self, service: CronService, *, grace: float = 120.0) -> None:
         self.service = service
         self.grace = timedelta(seconds=grace)
-        # uid -> the scheduled run time to look for next (absent: take it from status.nextRunDate).
-        self._due: dict[str, datetime | None] = {}
-        # uid -> (resourceVersion, spec, connection) of crons looked at: not parsed again until changed.
-        self._specs: dict[str, tuple[str | None, LangGraphCronSpec, Connection]] = {}
-        self._generations: dict[str, int | None] = {}  # uid -> metadata.generation last seen
+        # Per cron (engine/memory.py): the scheduled run time to look for next (UNSET: take it from
+        # status.nextRunDate), the spec and connection parsed for it, and the generation last seen.
+        self.memory = service.memory
         self.requests_last_pass = 0
-
-    def keep_only(self, uids: Iterable[str]) -> None:
-        live = set(uids)
-        for cache in (self._due, self._specs, self._generations):
-            for uid in cache.keys() - live:
-                del cache[uid]
 
     def _candidate(self, body: Mapping[str, Any], now: datetime) -> _Candidate | None:
         meta, status = body["metadata"], body.get("status") or {}
-        if status.get("backend") == "cronJob" or not status.get("cronId"):
+        backend = self.service.backends.get(status.get("backend"))
+        if backend is None or not backend.history_in_passes or not status.get("cronId"):
             return None
         uid, version, generation = meta["uid"], meta.get("resourceVersion"), meta.get("generation")
-        if self._generations.get(uid, generation) != generation:
-            self._due.pop(uid, None)  # a new spec (re-enabled, new schedule): its status says when
-        self._generations[uid] = generation
+        memory = self.memory.of(uid)
+        if memory.generation is not None and memory.generation != generation:
+            memory.due = UNSET  # a new spec (re-enabled, new schedule): its status says when
+        memory.generation = generation
         # Decided from status and memory alone: a pass over crons whose time has not come parses nothing.
         active = bool(status.get("activeRuns"))
-        if uid in self._due:
-            due = self._due[uid]
+        if memory.due is not UNSET:
+            due = memory.due
             if due is None and not active:
                 return None  # suspended or expired, and looked at since: no run is expected
         elif status.get("nextRunDate"):
@@ -105,17 +99,17 @@ class RunObserver:
             due = None  # suspended or expired: runs may have come before, unseen by this process; look once
         if not active and due is not None and now < due:
             return None  # no run time has come since the last look, and none is going
-        cached = self._specs.get(uid)
+        cached = memory.observed_spec
         if cached is None or cached[0] != version:
             try:
-                spec = effective(parse_spec(dict(body.get("spec") or {})), meta["namespace"], meta["name"])
-                connection = self.service.connection(spec, meta["namespace"])
+                spec = parse_effective(dict(body.get("spec") or {}), meta["namespace"], meta["name"])
+                connection = self.service.connector.resolve(spec, meta["namespace"])
             except InvalidSpec:
                 return None
-            cached = self._specs[uid] = (version, spec, connection)
+            cached = memory.observed_spec = (version, spec, connection)
         _, spec, connection = cached
         if history.unavailable_reason(spec) is not None:
-            self._due[uid] = None  # nothing to look at until the spec changes
+            memory.due = None  # nothing to look at until the spec changes
             return None
         return _Candidate(CronObject.from_body(body, cluster=self.service.settings.cluster_id), spec, connection, due)
 
@@ -129,7 +123,7 @@ class RunObserver:
             if candidate is None:
                 continue
             try:
-                client = await self.service.client_for(candidate.connection)
+                client = await self.service.connector.client_for(candidate.connection)
             except (SecretNotFound, InvalidSpec):
                 continue  # its own reconcile says why
             if candidate.spec.thread_id:
@@ -175,7 +169,7 @@ class RunObserver:
     async def _fold(self, client: AgentServerClient, candidate: _Candidate, runs: list[history.ObservedRun],
                     now: datetime, *, prune: bool) -> Observation:
         obj, spec = candidate.obj, candidate.spec
-        base = self.service.history.base(obj.identity.uid, obj.status)
+        base = self.memory.history_base(obj.identity.uid, obj.status)
         timed_out = []
         if spec.run_timeout_seconds is not None:
             deadline = timedelta(seconds=spec.run_timeout_seconds)
@@ -192,7 +186,7 @@ class RunObserver:
         update.status = control.status
         update.events.extend(control.events)
         metrics.PAUSED.labels(obj.identity.namespace, obj.identity.name).set(1 if control.status.paused else 0)
-        self.service.history.remember(obj.identity.uid, update.status)
+        self.memory.remember_history(obj.identity.uid, update.status)
         for run in update.prune:
             if run.thread_id is None or run.thread_id == spec.thread_id:
                 continue  # never a thread cron's thread, nor anything not made for a run of this cron
@@ -239,21 +233,22 @@ class RunObserver:
     def _advance(self, candidate: _Candidate, runs: list[history.ObservedRun], update: history.HistoryUpdate,
                  now: datetime) -> int:
         """Move the cron's due time on; 1 when its awaited run time passed the grace with no run."""
-        uid, spec, due = candidate.obj.identity.uid or "", candidate.spec, candidate.due
+        memory = self.memory.of(candidate.obj.identity.uid or "")
+        spec, due = candidate.spec, candidate.due
         active = spec.enabled and not spec.is_expired(now)
         upcoming = upcoming_runs(spec.schedule, spec.timezone, now, count=1) if active else []
         following = upcoming[0] if upcoming else None
         if due is None:
-            self._due[uid] = following
+            memory.due = following
             return 0
         last_start = update.status.last_schedule_time
         happened = any(r.start >= due - SKEW for r in runs) or (
             last_start is not None and parse_time(last_start) >= due - SKEW)
         if happened:
-            self._due[uid] = following
+            memory.due = following
             return 0
         if now >= due + self.grace:
-            self._due[uid] = following
+            memory.due = following
             return 1 if active else 0
-        self._due[uid] = due  # not yet: look again next pass
+        memory.due = due  # not yet: look again next pass
         return 0

@@ -117,8 +117,8 @@ class ServerService:
         generation = body["metadata"].get("generation")
         url = (body.get("spec") or {}).get("url") or ""
         try:
-            connection = connections.server_connection(body, self.crons.settings)
-            client = await self.crons.client_for(connection)
+            connection = self.crons.connector.for_server_object(body)
+            client = await self.crons.connector.client_for(connection)
         except ServerNotAllowed as exc:
             return ServerHealth(generation, url, False, "NotAllowed", str(exc), checked_at=now)
         except InvalidSpec as exc:

@@ -1,0 +1,62 @@
+"""kopf handlers of LangGraphCron objects (and of the cronJob backend's CronJobs and Jobs): each parses
+the body, hands it to the engine's runtime, and returns what it says. No decisions here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from langgraph_cron.controller.registry import slim_body
+from langgraph_cron.core.cronjob import NAME_LABEL, UID_LABEL
+from langgraph_cron.core.models import GROUP, PLURAL, VERSION
+from langgraph_cron.engine.passes import start_passes
+from langgraph_cron.engine.runtime import Runtime
+from langgraph_cron.engine.service import SLOW_RETRY_SECONDS
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    obj = runtime.cron_object(body)
+    result = await runtime.reconcile(obj, retry)
+    runtime.writer.into_handler_patch(patch, obj, result, body)
+    if result.retry_after is not None:
+        raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after)
+
+
+@kopf.on.delete(*RESOURCE)
+async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    obj = runtime.cron_object(body)
+    result = await runtime.finalize(obj, retry)
+    if result.done:
+        runtime.writer.post(body, result.events)
+        return
+    runtime.writer.into_handler_patch(patch, obj, result, body)
+    raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after or SLOW_RETRY_SECONDS)
+
+
+@kopf.index(*RESOURCE)
+async def lgcron_bodies(body: kopf.Body, memo: kopf.Memo, lgcron_bodies: kopf.Index, **_: Any) -> dict[str, Any]:
+    runtime: Runtime = memo.runtime
+    memo.registry.index = lgcron_bodies
+    start_passes(runtime)  # from the first index call: the registry's index exists from then on
+    runtime.first_sight(body)
+    return {body["metadata"]["uid"]: slim_body(body)}
+
+
+@kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})
+@kopf.on.event("batch", "v1", "jobs", labels={UID_LABEL: kopf.PRESENT})
+async def owned_workload_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A CronJob or Job of the cronJob backend changed: restore a hand edit, mirror run results."""
+    if event.get("type") is None:
+        return  # the initial listing at start-up; the resume handlers cover that
+    runtime: Runtime = memo.runtime
+    labels = body["metadata"].get("labels") or {}
+    owner = await runtime.kube.get_langgraphcron(body["metadata"]["namespace"], labels.get(NAME_LABEL, ""))
+    await runtime.owned_workload_changed(body, owner, labels[UID_LABEL])

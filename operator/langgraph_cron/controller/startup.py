@@ -1,0 +1,78 @@
+"""Start-up and shutdown: kopf's settings, the clients built once, the engine kept in kopf's memo."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from langgraph_cron.clients import metrics
+from langgraph_cron.clients.agent_server import make_http_client
+from langgraph_cron.clients.events import EventPoster
+from langgraph_cron.clients.kube import KubeClient
+from langgraph_cron.controller import kopf_patches
+from langgraph_cron.controller.diffbase import (
+    StatusDigestDiffBaseStorage,
+    progress_storage,
+)
+from langgraph_cron.controller.login import connection_info
+from langgraph_cron.controller.registry import BodyRegistry
+from langgraph_cron.controller.writer import Writer
+from langgraph_cron.core.connections import ServerDirectory
+from langgraph_cron.core.settings import Settings
+from langgraph_cron.engine.runtime import FINALIZER, Runtime
+from langgraph_cron.engine.service import CronService
+
+kopf_patches.install()  # kopf's JSON patches without deep copies of whole bodies (kopf_patches.py)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # kopf's bookkeeping lives in status.kopf, written together with the status (see diffbase.py).
+    settings.persistence.progress_storage = progress_storage()
+    settings.persistence.diffbase_storage = StatusDigestDiffBaseStorage()
+    config = Settings.from_env()
+    kube = KubeClient(lambda: connection_info(logger))
+    if "LGCRON_CLUSTER_ID" not in os.environ:
+        cluster = await kube.namespace_uid("kube-system")
+        if cluster is None:
+            logger.warning("cannot read namespace kube-system; tagging crons with cluster %r", config.cluster_id)
+        else:
+            config = config.model_copy(update={"cluster_id": cluster})
+    if config.insecure_skip_verify:
+        logger.warning("LGCRON_INSECURE_SKIP_VERIFY is set: TLS certificates of Agent Servers are NOT verified")
+    http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout,
+                            hooks={"response": [metrics.record_response]})
+    if config.metrics_port:
+        prometheus_client.start_http_server(config.metrics_port)
+    service = CronService(config, http, kube)
+    # Server objects and namespace labels, as kopf's indexes hold them (see controller/servers.py).
+    service.use_servers(ServerDirectory())
+    # Another replica could change a cron between two of our looks: then deletions always search.
+    service.remember_sole_crons = settings.peering.standalone
+    # Every LangGraphCron as last seen by the watch: what the batched passes work on.
+    memo.registry = BodyRegistry()
+    memo.runtime = Runtime(service, kube, Writer(kube, EventPoster(kube)), memo.registry,
+                           clusterwide=settings.peering.clusterwide)
+    memo.http = http
+    logger.info("lgcron operator started: default server %s, resync every %ss",
+                config.server_url or "(none)", config.resync_interval)
+
+
+@kopf.on.login()
+def login(logger: logging.Logger, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's credentials are the operator's own client's: one rule for both (see login.py)."""
+    return connection_info(logger)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    await runtime.close()
+    await memo.http.aclose()
+    await runtime.writer.close()
+    await runtime.kube.close()
