@@ -236,7 +236,8 @@ def test_server_without_generation_the_conditions_decide(kind):
 
 def _written(kind: str, generation: int, ready_: bool, reason: str, message: str, **kwargs: Any) -> dict[str, Any]:
     """A server object with the status patch the operator itself writes after a check (connections.py)."""
-    from langgraph_cron.core.connections import ServerHealth, server_status_patch
+    from langgraph_cron.core.connections import ServerHealth
+    from langgraph_cron.core.server_status import server_status_patch
 
     obj = server(kind, generation=generation)
     checked = ServerHealth(generation, "https://agents.example.com", ready_, reason, message, "0.4.1", 3)

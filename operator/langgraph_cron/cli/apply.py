@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from langgraph_cron.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, exit_codes_help, settings_from_env
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    exit_codes_help,
+    settings_from_env,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -27,7 +27,11 @@ from langgraph_cron.clients.agent_server import (
     Unauthorized,
 )
 from langgraph_cron.clients.kube import KubeClient, KubernetesApiError, SecretNotFound
-from langgraph_cron.clients.kubeconfig import KubeconfigEndpoint, KubeconfigError, load_endpoint
+from langgraph_cron.clients.kubeconfig import (
+    KubeconfigEndpoint,
+    KubeconfigError,
+    load_endpoint,
+)
 from langgraph_cron.core.connections import Connection, ServerHealth, ServerKey
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,

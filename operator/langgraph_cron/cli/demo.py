@@ -16,7 +16,12 @@ from pathlib import Path
 import httpx
 
 from langgraph_cron.cli import demo_graph
-from langgraph_cron.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, exit_codes_help
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    exit_codes_help,
+)
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.devserver import AgentServerProcess
 from langgraph_cron.core.files import Document, load_documents, status_table

@@ -26,7 +26,11 @@ from langgraph_cron.cli.errors import (
     exit_codes_help,
     settings_from_env,
 )
-from langgraph_cron.clients.agent_server import AgentServerClient, AgentServerError, ServerUnavailable
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    ServerUnavailable,
+)
 from langgraph_cron.core import history
 from langgraph_cron.core.models import LangGraphCronSpec
 from langgraph_cron.core.settings import Settings

@@ -28,18 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from langgraph_cron.clients.agent_server import (
-    AgentServerClient,
-    AgentServerError,
-    Rejected,
-    Run,
-    ServerUnavailable,
-    backoff_delay,
-    make_http_client,
-)
-from langgraph_cron.core.cronjob import REQUEST_ENV
-from langgraph_cron.core.runcontrol import NOT_RUN_FIELDS
-
 # The one exit-code table of every lgcron command (cli/errors.py), as invoke uses it:
 # 0 ok; 1 the run ended in error, timeout or interrupted, or outlived --timeout; 2 argparse's own code,
 # also a missing/invalid request or server URL; 3 the server refused the request (4xx); 4 connection
@@ -53,6 +41,18 @@ from langgraph_cron.cli.errors import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+from langgraph_cron.clients.agent_server import (
+    AgentServerClient,
+    AgentServerError,
+    Rejected,
+    Run,
+    ServerUnavailable,
+    backoff_delay,
+    make_http_client,
+)
+from langgraph_cron.core.cronjob import REQUEST_ENV
+from langgraph_cron.core.runcontrol import NOT_RUN_FIELDS
+
 # Seconds to cancel the run after SIGTERM: well inside Kubernetes' default 30 s grace period.
 TERMINATION_CANCEL_BUDGET = 10.0
 

@@ -10,7 +10,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph_cron.cli.cluster import Cluster, CronServer, cron_server, cron_spec, split_ref
+from langgraph_cron.cli.cluster import (
+    Cluster,
+    CronServer,
+    cron_server,
+    cron_spec,
+    split_ref,
+)
 from langgraph_cron.cli.errors import (
     EXIT_OK,
     EXIT_REJECTED,

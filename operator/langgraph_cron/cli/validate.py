@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from langgraph_cron.cli.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, exit_codes_help
+from langgraph_cron.cli.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    exit_codes_help,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -12,175 +12,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import random
-import ssl
-import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from langgraph_cron.clients.transport import AiohttpTransport
+from langgraph_cron.clients.agent_server_types import (  # noqa: F401  (re-exported: the client's own vocabulary)
+    AgentServerError,
+    AssistantNotFound,
+    Cron,
+    CronNotFound,
+    Rejected,
+    Run,
+    ServerUnavailable,
+    ThreadNotFound,
+    Unauthorized,
+)
+from langgraph_cron.clients.http import (  # noqa: F401  (re-exported)
+    USER_AGENT,
+    _detail,
+    backoff_delay,
+    make_http_client,
+    parse_retry_after,
+)
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "langgraph-cron-operator"
 MAX_PAGE_SIZE = 1000  # the server rejects search limits above this with 422
-_MAX_DETAIL = 1000
 
 
-class Cron(BaseModel):
-    """A cron as the server returns it; unknown fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    cron_id: str
-    assistant_id: str | None = None
-    thread_id: str | None = None
-    schedule: str
-    timezone: str | None = None
-    end_time: datetime | None = None
-    enabled: bool = True
-    payload: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    next_run_date: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    user_id: str | None = None
-    on_run_completed: str | None = None
+def _thread_path(thread_id: str) -> str:
+    return f"/threads/{quote(str(thread_id), safe='')}"
 
 
-class Run(BaseModel):
-    """A run as the server returns it; unknown fields are ignored."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    run_id: str
-    thread_id: str
-    assistant_id: str | None = None
-    status: str  # measured: pending, running, success, error, timeout, interrupted
-    metadata: dict[str, Any] = {}
-    multitask_strategy: str | None = None
-    created_at: datetime | None = None
+def _run_path(thread_id: str, run_id: str) -> str:
+    return f"{_thread_path(thread_id)}/runs/{quote(str(run_id), safe='')}"
 
 
-class AgentServerError(Exception):
-    reason = "AgentServerError"
-
-    def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.detail = detail
-        self.retry_after = retry_after
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+def _cron_path(cron_id: str) -> str:
+    return f"/runs/crons/{quote(str(cron_id), safe='')}"
 
 
-class Rejected(AgentServerError):
-    """The server refused the request as invalid (400/422, other 4xx): retrying will not help."""
-    reason = "Rejected"
-
-
-class AssistantNotFound(AgentServerError):
-    reason = "AssistantNotFound"
-
-
-class ThreadNotFound(AgentServerError):
-    reason = "ThreadNotFound"
-
-
-class CronNotFound(AgentServerError):
-    reason = "CronNotFound"
-
-
-class Unauthorized(AgentServerError):
-    reason = "Unauthorized"
-
-
-class ServerUnavailable(AgentServerError):
-    """Transient: 408/425/429/5xx, timeouts, connection errors, unreadable responses."""
-    reason = "ServerUnavailable"
-
-
-def make_http_client(
-    *, verify: bool | str | ssl.SSLContext = True, timeout: float = 30.0,
-    transport: httpx.AsyncBaseTransport | None = None, hooks: dict[str, list[Any]] | None = None,
-) -> httpx.AsyncClient:
-    """The one shared client. `verify` may be a CA bundle path or an SSL context; redirects are not
-    followed so the key header never travels to another host. The network goes through aiohttp (see
-    transport.py); `transport` replaces it (tests)."""
-    if isinstance(verify, ssl.SSLContext):
-        tls = verify
-    elif isinstance(verify, str):
-        tls = ssl.create_default_context(cafile=verify)
-    else:
-        tls = httpx.create_ssl_context(verify=verify)
-    return httpx.AsyncClient(
-        transport=transport or AiohttpTransport(ssl_context=tls),
-        verify=tls,  # for httpx's own proxy transports (HTTPS_PROXY), which bypass `transport`
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        follow_redirects=False,
-        headers={"user-agent": USER_AGENT},
-        event_hooks=hooks,
-    )
-
-
-def backoff_delay(attempt: int, retry_after: float | None = None, *, base: float = 1.0, cap: float = 300.0,
-                  rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry number `attempt` (0 for the first retry).
-
-    Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)). A server
-    `Retry-After` is a floor, itself limited to `cap` so a bogus header cannot stall for hours.
-    """
-    ceiling = min(cap, base * 2 ** min(max(attempt, 0), 62))
-    delay = rand() * ceiling
-    if retry_after is not None and retry_after > 0:
-        delay = max(delay, min(retry_after, cap))
-    return delay
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date. None if absent or unparsable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def _detail(response: httpx.Response) -> str:
-    """The server's error `detail` (a string, or a FastAPI-style list), else the body text."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    detail: Any = body.get("detail", body) if isinstance(body, dict) else body
-    if isinstance(detail, list):
-        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
-    if detail is None or detail == "":
-        detail = response.text.strip() or response.reason_phrase
-    detail = str(detail)
-    return detail if len(detail) <= _MAX_DETAIL else detail[:_MAX_DETAIL] + "..."
+def _filters(metadata: dict | None, assistant_id: str | None, thread_id: str | None) -> dict:
+    body: dict[str, Any] = {}
+    if metadata:
+        body["metadata"] = metadata
+    if assistant_id:
+        body["assistant_id"] = assistant_id
+    if thread_id:
+        body["thread_id"] = thread_id
+    return body
 
 
 class AgentServerClient:
@@ -232,15 +116,15 @@ class AgentServerClient:
                                 op="create_for_thread", json=payload)
 
     async def get(self, cron_id: str) -> Cron:
-        return await self._cron("GET", self._cron_path(cron_id), op="cron")
+        return await self._cron("GET", _cron_path(cron_id), op="cron")
 
     async def patch(self, cron_id: str, fields: dict) -> Cron:
         """Measured semantics (inmem 0.16.7): the body is shallow-merged into the stored payload;
         top-level `metadata` merges (keys cannot be removed); `assistant_id` is ignored."""
-        return await self._cron("PATCH", self._cron_path(cron_id), op="cron", json=fields)
+        return await self._cron("PATCH", _cron_path(cron_id), op="cron", json=fields)
 
     async def delete(self, cron_id: str) -> None:
-        await self._request("DELETE", self._cron_path(cron_id), op="cron")
+        await self._request("DELETE", _cron_path(cron_id), op="cron")
 
     async def search(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                      thread_id: str | None = None, limit: int = MAX_PAGE_SIZE, offset: int = 0,
@@ -252,7 +136,7 @@ class AgentServerClient:
 
     async def _search_page(self, metadata: dict | None, assistant_id: str | None, thread_id: str | None,
                            limit: int, offset: int, sort_by: str = "created_at", sort_order: str = "asc") -> list:
-        body = self._filters(metadata, assistant_id, thread_id)
+        body = _filters(metadata, assistant_id, thread_id)
         body.update(limit=limit, offset=offset, sort_by=sort_by, sort_order=sort_order)
         data = await self._request("POST", "/runs/crons/search", json=body, op="search")
         if not isinstance(data, list):
@@ -294,7 +178,7 @@ class AgentServerClient:
 
     async def count(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                     thread_id: str | None = None) -> int:
-        data = await self._request("POST", "/runs/crons/count", json=self._filters(metadata, assistant_id, thread_id),
+        data = await self._request("POST", "/runs/crons/count", json=_filters(metadata, assistant_id, thread_id),
                                    op="count")
         if isinstance(data, bool) or not isinstance(data, int):
             raise ServerUnavailable(f"POST {self._display_url}/runs/crons/count: expected an integer")
@@ -314,7 +198,7 @@ class AgentServerClient:
     async def delete_thread(self, thread_id: str, *, missing_ok: bool = False) -> None:
         """Deletes the thread with all its runs, pending or running ones included."""
         try:
-            await self._request("DELETE", self._thread_path(thread_id), op="thread")
+            await self._request("DELETE", _thread_path(thread_id), op="thread")
         except Rejected as exc:
             if not (missing_ok and exc.status_code == 404):
                 raise
@@ -339,14 +223,14 @@ class AgentServerClient:
 
     async def get_thread_raw(self, thread_id: str) -> dict[str, Any]:
         """One thread as the server's JSON (with its `error` when its last run failed)."""
-        data = await self._request("GET", self._thread_path(thread_id), op="thread")
+        data = await self._request("GET", _thread_path(thread_id), op="thread")
         if not isinstance(data, dict):
-            raise ServerUnavailable(f"GET {self._display_url}{self._thread_path(thread_id)}: expected a JSON object")
+            raise ServerUnavailable(f"GET {self._display_url}{_thread_path(thread_id)}: expected a JSON object")
         return data
 
     async def thread_runs_raw(self, thread_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """A thread's runs as the server's JSON, newest first."""
-        path = f"{self._thread_path(thread_id)}/runs?limit={int(limit)}"
+        path = f"{_thread_path(thread_id)}/runs?limit={int(limit)}"
         data = await self._request("GET", path, op="run")
         if not isinstance(data, list) or not all(isinstance(item, dict) and "run_id" in item for item in data):
             raise ServerUnavailable(f"GET {self._display_url}{path}: expected a JSON list of runs")
@@ -359,7 +243,7 @@ class AgentServerClient:
 
     async def create_run(self, thread_id: str, payload: dict) -> Run:
         """A run on an existing thread (`on_completion` is ignored here: only stateless runs honour it)."""
-        path = f"{self._thread_path(thread_id)}/runs"
+        path = f"{_thread_path(thread_id)}/runs"
         return self._parse_run(await self._request("POST", path, op="run", json=payload), f"POST {path}")
 
     async def create_stateless_run(self, payload: dict) -> Run:
@@ -368,23 +252,23 @@ class AgentServerClient:
         return self._parse_run(await self._request("POST", "/runs", op="run", json=payload), "POST /runs")
 
     async def get_run(self, thread_id: str, run_id: str) -> Run:
-        path = self._run_path(thread_id, run_id)
+        path = _run_path(thread_id, run_id)
         return self._parse_run(await self._request("GET", path, op="run"), f"GET {path}")
 
     async def list_runs(self, thread_id: str, *, limit: int = 100) -> list[Run]:
         """The thread's runs, newest first."""
-        where = f"GET {self._thread_path(thread_id)}/runs"
+        where = f"GET {_thread_path(thread_id)}/runs"
         return [self._parse_run(item, where) for item in await self.thread_runs_raw(thread_id, limit=limit)]
 
     async def join_run(self, thread_id: str, run_id: str) -> Any:
         """Blocks until the run ends (the server keeps the response alive with whitespace every 5 s).
         Returns the thread's values, or `{"__error__": {...}}` when the run failed - also 200 when
         the run is unknown, so the outcome must be read with `get_run`."""
-        return await self._request("GET", f"{self._run_path(thread_id, run_id)}/join", op="run")
+        return await self._request("GET", f"{_run_path(thread_id, run_id)}/join", op="run")
 
     async def cancel_run(self, thread_id: str, run_id: str) -> None:
         """Answered 202; the run ends with status `interrupted`."""
-        await self._request("POST", f"{self._run_path(thread_id, run_id)}/cancel", op="run")
+        await self._request("POST", f"{_run_path(thread_id, run_id)}/cancel", op="run")
 
     def _parse_run(self, data: Any, where: str) -> Run:
         try:
@@ -399,14 +283,6 @@ class AgentServerClient:
             raise ServerUnavailable(f"{where} on {self._display_url}: response without a thread_id")
         return value
 
-    @staticmethod
-    def _thread_path(thread_id: str) -> str:
-        return f"/threads/{quote(str(thread_id), safe='')}"
-
-    @classmethod
-    def _run_path(cls, thread_id: str, run_id: str) -> str:
-        return f"{cls._thread_path(thread_id)}/runs/{quote(str(run_id), safe='')}"
-
     # ---------------------------------------------------------------- plumbing
     async def _cron(self, method: str, path: str, *, op: str, json: Any = None) -> Cron:
         return self._parse(await self._request(method, path, op=op, json=json), f"{method} {path}")
@@ -418,21 +294,6 @@ class AgentServerClient:
             # Not the server we expect (or a proxy page): transient from our point of view.
             raise ServerUnavailable(f"{where} on {self._display_url}: unexpected cron object "
                                     f"({exc.error_count()} validation errors)") from None
-
-    @staticmethod
-    def _cron_path(cron_id: str) -> str:
-        return f"/runs/crons/{quote(str(cron_id), safe='')}"
-
-    @staticmethod
-    def _filters(metadata: dict | None, assistant_id: str | None, thread_id: str | None) -> dict:
-        body: dict[str, Any] = {}
-        if metadata:
-            body["metadata"] = metadata
-        if assistant_id:
-            body["assistant_id"] = assistant_id
-        if thread_id:
-            body["thread_id"] = thread_id
-        return body
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text

@@ -15,7 +15,6 @@ import kopf
 
 from langgraph_cron.controller import login
 
-
 # Why the operator cannot start, as `lgcron run` exits for it (the CLI's table: cli/errors.py).
 USAGE, REFUSED, UNREACHABLE = 2, 3, 4
 

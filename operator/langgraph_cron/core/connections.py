@@ -19,7 +19,6 @@ health is measured.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,15 +29,12 @@ from pydantic import ValidationError
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     ClusterLangGraphServerSpec,
-    Condition,
-    LabelSelector,
     LangGraphCronSpec,
     LangGraphServerSpec,
     LangGraphServerStatus,
-    NamespaceCondition,
     ServerObjectRef,
-    format_time,
 )
+from langgraph_cron.core.namespaces import namespace_allowed, uses_namespace_labels  # noqa: F401  (re-exported)
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import InvalidSpec, ServerNotAllowed
 
@@ -195,54 +191,6 @@ class ServerDirectory:
 
 
 # ---------------------------------------------------------------- namespace conditions
-
-
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """Kubernetes label-selector semantics: every matchLabels pair and every expression must hold."""
-    for key, value in (selector.match_labels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for requirement in selector.match_expressions or []:
-        values = requirement.values or []
-        present = requirement.key in labels
-        if requirement.operator == "In" and (not present or labels[requirement.key] not in values):
-            return False
-        if requirement.operator == "NotIn" and present and labels[requirement.key] in values:
-            return False
-        if requirement.operator == "Exists" and not present:
-            return False
-        if requirement.operator == "DoesNotExist" and present:
-            return False
-    return True
-
-
-def namespace_allowed(
-    conditions: list[NamespaceCondition] | None, namespace: str, labels: Mapping[str, str] | None
-) -> bool:
-    """Whether a ClusterLangGraphServer's conditions let `namespace` use it: any entry matching is enough.
-
-    No conditions means no namespace: a cluster server holds an admin's key, so using it must be
-    granted, never assumed (External Secrets defaults the other way; a forgotten list there exposes
-    a key to every tenant).
-    """
-    for condition in conditions or []:
-        if namespace in (condition.namespaces or []):
-            return True
-        if any(re.fullmatch(pattern, namespace) for pattern in condition.namespace_regexes or []):
-            return True
-        # An empty selector ({}) matches every namespace, as in Kubernetes.
-        if condition.namespace_selector is not None and labels is not None and selector_matches(
-            condition.namespace_selector, labels
-        ):
-            return True
-    return False
-
-
-def uses_namespace_labels(body: Mapping[str, Any]) -> bool:
-    return any(c.get("namespaceSelector") is not None for c in (body.get("spec") or {}).get("conditions") or [])
-
-
-# ---------------------------------------------------------------- server objects
 
 
 def parse_server_spec(body: Mapping[str, Any]) -> LangGraphServerSpec | ClusterLangGraphServerSpec:
@@ -427,43 +375,3 @@ def url_may_be_called(connection: Connection, settings: Settings) -> bool:
 
 def ca_digest(pem: str | None) -> str | None:
     return hashlib.blake2b(pem.encode(), digest_size=16).hexdigest() if pem else None
-
-
-# ---------------------------------------------------------------- status of server objects
-
-
-def server_status_patch(
-    body: Mapping[str, Any], health: ServerHealth, *, in_use: int, now: datetime, deleting: bool = False
-) -> dict[str, Any]:
-    """The status merge patch for a server object after a check (written every check: a few objects,
-    once per resync interval, and lastCheckTime tells an admin the operator is looking)."""
-    old = server_status(body)
-    generation = body["metadata"].get("generation")
-    previous = old.condition("Ready")
-    status = "True" if health.ready else "False"
-    conditions = [Condition(
-        type="Ready", status=status, reason=health.reason, message=health.message, observed_generation=generation,
-        last_transition_time=(
-            format_time(now) if previous is None or previous.status != status else previous.last_transition_time
-        ),
-    )]
-    if deleting and in_use:
-        held = old.condition("Terminating")
-        conditions.append(Condition(
-            type="Terminating", status="True", reason="InUse",
-            message=f"deletion held: {in_use} LangGraphCron(s) still refer to it; it completes when none does",
-            observed_generation=generation,
-            last_transition_time=held.last_transition_time if held else format_time(now),
-        ))
-    # Only a URL that answered is bound for good: a typo'd URL must not keep the key after it is fixed.
-    urls = bound_urls(body, health.url if health.ready else None)
-    return {
-        "observedGeneration": generation,
-        "conditions": [c.model_dump(by_alias=True, exclude_none=True) for c in conditions],
-        "url": health.url or None,
-        "boundUrls": urls or None,
-        "serverVersion": health.version,
-        "cronCount": health.cron_count,
-        "inUseBy": in_use,
-        "lastCheckTime": format_time(now),
-    }

@@ -28,6 +28,7 @@ from langgraph_cron.core.models import (
     SERVER_PLURAL,
     ServerObjectRef,
 )
+from langgraph_cron.core.server_status import server_status_patch
 from langgraph_cron.core.spec import CLUSTER_KEY, InvalidSpec, ServerNotAllowed
 from langgraph_cron.engine.service import CronService
 
@@ -141,7 +142,7 @@ class ServerService:
         self.directory.checks[key] = health
         self.crons.invalidate_server(key)
         in_use = len(holders(key, crons))
-        await self._write_status(key, connections.server_status_patch(body, health, in_use=in_use, now=now,
+        await self._write_status(key, server_status_patch(body, health, in_use=in_use, now=now,
                                                                       deleting=deleting))
         if before is None or (before.ready, before.url) != (health.ready, health.url):
             level = logging.INFO if health.ready else logging.WARNING
@@ -158,7 +159,7 @@ class ServerService:
                 body["metadata"].get("generation"), (body.get("spec") or {}).get("url") or "", False, "Unchecked",
                 "not checked yet",
             )
-            await self._write_status(key, connections.server_status_patch(
+            await self._write_status(key, server_status_patch(
                 body, health, in_use=len(users), now=self.crons.clock(), deleting=True))
         else:
             self.directory.checks.pop(key, None)
