@@ -98,7 +98,7 @@ async def test_audit_lists_exactly_the_orphans_and_delete_removes_only_them(
 
 async def test_audit_errors_are_one_line(kubeconfig_path, cluster):
     code, out, err = await lgcron("audit", "--server", "http://127.0.0.1:9")
-    assert code == 2 and out == ""
+    assert code == 4 and out == ""  # the exit-code table's "unreachable" (it was 2, a usage error, before)
     assert err.startswith("lgcron audit: error: POST http://127.0.0.1:9/runs/crons/search:") and err.count("\n") == 1
 
 

@@ -39,10 +39,6 @@ from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import CLUSTER_KEY, InvalidSpec
 from langgraph_cron.engine.connector import Connector
 
-# An Agent Server named by --server or LGCRON_SERVER_URL that does not answer: audit has always exited
-# 2 for it (tests/operator/test_gc.py pins it); a server object's (--server-ref) exits 4, as everywhere.
-SERVER_ARGUMENT_UNREACHABLE = EXIT_USAGE
-
 
 @dataclass
 class AuditResult:
@@ -177,8 +173,7 @@ async def _audit(args: argparse.Namespace, settings: Settings, key: ServerKey | 
             result = await run_audit(client, lambda: _live_uids(cluster, args.namespace), chosen,
                                      namespaces=args.namespace, delete=args.delete)
         except AgentServerError as exc:
-            unreachable = SERVER_ARGUMENT_UNREACHABLE if key is None else EXIT_UNREACHABLE
-            raise CliError(str(exc), unreachable if isinstance(exc, ServerUnavailable) else EXIT_REJECTED) from None
+            raise CliError(str(exc), EXIT_UNREACHABLE if isinstance(exc, ServerUnavailable) else EXIT_REJECTED) from None
         finally:
             await connector.aclose()
     where = str(httpx.URL(client.base_url).copy_with(username=None, password=None))  # no credentials on screen

@@ -27,6 +27,8 @@ from langgraph_cron.clients.devserver import AgentServerProcess
 from langgraph_cron.core.files import Document, load_documents, status_table
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import NAME_KEY, NAMESPACE_KEY
+from langgraph_cron.engine.backends import DEFAULT_BACKEND
+from langgraph_cron.engine.backends.agent_server import AgentServerBackend
 from langgraph_cron.engine.files import apply, delete
 from langgraph_cron.engine.service import CronService
 
@@ -49,7 +51,7 @@ async def first_run(server_url: str, document: Document, timeout: float) -> dict
 async def run_demo(examples: Path, *, wait_seconds: float, say: Callable[[str], None] = print) -> int:
     local = []
     for document in load_documents([examples]):
-        if (document.body.get("spec") or {}).get("backend", "agentServer") == "agentServer":
+        if (document.body.get("spec") or {}).get("backend", DEFAULT_BACKEND) == AgentServerBackend.name:
             local.append(document)
         else:
             say(f"skipping {document.where} ({document.name}): the cronJob backend needs a Kubernetes cluster")

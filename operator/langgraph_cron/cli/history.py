@@ -35,6 +35,7 @@ from langgraph_cron.core import history
 from langgraph_cron.core.models import LangGraphCronSpec
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import NAME_KEY, NAMESPACE_KEY, UID_KEY, InvalidSpec
+from langgraph_cron.engine.backends.cronjob import CronJobBackend
 from langgraph_cron.engine.connector import Connector
 
 COLUMNS = ("RUN", "THREAD", "RESULT", "STARTED", "DURATION", "ERROR")
@@ -142,7 +143,7 @@ async def _from_cluster(namespace: str, name: str, settings: Settings) -> list[h
     async with Cluster.open() as cluster:
         body = await cluster.get_cron(namespace, name)
         uid = body["metadata"]["uid"]
-        if cron_spec(body).backend == "cronJob":
+        if cron_spec(body).backend == CronJobBackend.name:
             jobs = await cluster.call(cluster.kube.list_jobs(namespace, f"{UID_KEY}={uid}"), verb="list",
                                       resource="jobs", namespace=namespace)
             return history.runs_from_jobs(jobs)

@@ -29,6 +29,7 @@ from langgraph_cron.cli.errors import (
 )
 from langgraph_cron.clients.agent_server import AgentServerError, ServerUnavailable
 from langgraph_cron.core.runcontrol import TRIGGER_ANNOTATION
+from langgraph_cron.engine.backends.cronjob import CronJobBackend
 
 POLL_SECONDS = 1.0
 
@@ -73,7 +74,7 @@ async def _trigger(namespace: str, name: str, *, wait: bool, timeout: float, set
             await _set(cluster, namespace, name)
             return EXIT_OK
         body = await cluster.get_cron(namespace, name)
-        if cron_spec(body).backend == "cronJob":
+        if cron_spec(body).backend == CronJobBackend.name:
             return await _wait(cluster, namespace, name, None, timeout)
         # The server, its key and CA first: what cannot be read is said before a run is started.
         async with cron_server(cluster, body, settings) as server:

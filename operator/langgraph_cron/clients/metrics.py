@@ -7,9 +7,12 @@ thousand resources cost the same series as one.
 from __future__ import annotations
 
 import re
+import typing
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
+
+from langgraph_cron.core.models import Backend
 
 RECONCILES = Counter(
     "lgcron_reconciles_total", "Reconciles of LangGraphCron resources, by outcome.", ["backend", "result"]
@@ -46,7 +49,7 @@ class ManagedResources:
     def __init__(self) -> None:
         self._state: dict[str, tuple[str, str]] = {}
         self._counts: dict[tuple[str, str], int] = {}
-        for backend in ("agentServer", "cronJob"):
+        for backend in typing.get_args(Backend):
             for ready in ("true", "false"):
                 MANAGED.labels(backend, ready).set(0)  # every series exists from the start, at 0
 
