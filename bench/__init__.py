@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# tests/operator holds the emulator (kube_emulator.py) and the test-side Kubernetes helpers (kube.py).
+# tests/operator holds the emulator (kube_emulator.py) and the test-side Kubernetes helpers (kube_test_api.py: not named kube, which the package has).
 for _path in (ROOT / "operator", ROOT / "tests" / "operator"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))

@@ -18,7 +18,8 @@ import httpx
 import kmock
 import kubernetes
 from control_plane import ControlPlane
-from kube import (
+from kube_emulator import KubeEmulator
+from kube_test_api import (
     LGCRON_API_VERSION,
     LGCRON_KIND,
     LGCRON_PLURAL,
@@ -26,7 +27,6 @@ from kube import (
     api_path,
     ensure_crds,
 )
-from kube_emulator import KubeEmulator
 from langgraph_cron.clients.transport import AiohttpTransport
 from prometheus_client.parser import text_string_to_metric_families
 

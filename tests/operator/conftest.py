@@ -30,7 +30,8 @@ import kubernetes
 import pytest
 from control_plane import ControlPlane
 from kopf.testing import KopfRunner
-from kube import (
+from kube_emulator import KubeEmulator
+from kube_test_api import (
     KUBEBUILDER_ASSETS,
     LGCRON_API_VERSION,
     LGCRON_KIND,
@@ -41,7 +42,6 @@ from kube import (
     api_path,
     ensure_crds,
 )
-from kube_emulator import KubeEmulator
 from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
 from tcp_proxy import TcpProxy
 

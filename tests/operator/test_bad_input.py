@@ -30,7 +30,7 @@ import aiohttp.web_runner
 import aiohttp.web_server
 import kubernetes
 import pytest
-from kube import REAL_CLUSTER, api_path
+from kube_test_api import REAL_CLUSTER, api_path
 from operator_helpers import condition, crons_of, has_reason, is_ready, resource
 from tcp_proxy import TcpProxy
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube import LGCRON_API_VERSION, REAL_CLUSTER, api_path
+from kube_test_api import LGCRON_API_VERSION, REAL_CLUSTER, api_path
 from langgraph_cron.clients.devserver import free_port
 from operator_helpers import resource
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kube import REAL_CLUSTER
+from kube_test_api import REAL_CLUSTER
 from operator_helpers import is_ready, resource
 from test_cli_errors import cli, write_status
 

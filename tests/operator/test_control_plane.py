@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from control_plane import ControlPlane
-from kube import KUBEBUILDER_ASSETS, KubeTestApi, api_path
+from kube_test_api import KUBEBUILDER_ASSETS, KubeTestApi, api_path
 
 pytestmark = pytest.mark.skipif(not KUBEBUILDER_ASSETS, reason="needs KUBEBUILDER_ASSETS (etcd and kube-apiserver binaries)")
 HERE = Path(__file__).resolve().parent

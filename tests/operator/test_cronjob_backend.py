@@ -8,7 +8,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from kube import api_path
+from kube_test_api import api_path
 from operator_helpers import (
     FAR_AWAY,
     condition,

@@ -16,8 +16,8 @@ import kubernetes
 import pytest
 import sample_operator
 from kopf.testing import KopfRunner
-from kube import KubeTestApi, api_path
 from kube_emulator import KubeEmulator
+from kube_test_api import KubeTestApi, api_path
 
 SPEC = {"schedule": "*/5 * * * *", "assistantId": "agent"}
 MERGE_PATCH = "application/merge-patch+json"

@@ -48,7 +48,7 @@ from faults_helpers import (
     tag_test_client,
     wait_for_invariant,
 )
-from kube import api_path
+from kube_test_api import api_path
 from langgraph_cron.clients.agent_server import (
     AgentServerClient,
     AgentServerError,

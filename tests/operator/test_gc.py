@@ -142,7 +142,7 @@ async def test_gc_deletes_orphans_with_an_event_and_leaves_everything_else(
 
 async def test_audit_uses_a_server_objects_url_and_key(kube, auth_server, cluster):
     """`--server-ref lgs/NS/NAME`: the auth server accepts only VALID_KEY, which only the object's Secret holds."""
-    from kube import LGCRON_API_VERSION, api_path
+    from kube_test_api import LGCRON_API_VERSION, api_path
     from langgraph_cron.clients.agent_server import make_http_client
 
     from tests.graphs.auth import VALID_KEY

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kube import api_path
+from kube_test_api import api_path
 from langgraph_cron.core.runcontrol import trigger_job_name, trigger_thread_id
 from operator_helpers import condition, has_reason, is_ready, lgcron, resource
 

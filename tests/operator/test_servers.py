@@ -19,7 +19,7 @@ import httpx
 import kubernetes
 import pytest
 from aiohttp import web
-from kube import LGCRON_API_VERSION, api_path
+from kube_test_api import LGCRON_API_VERSION, api_path
 from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
 from langgraph_cron.clients.devserver import free_port
 from operator_helpers import (
