@@ -93,6 +93,15 @@ def test_cli_help_loads_no_kopf():
     assert not any(name.startswith("langgraph_cron.controller") for name in loaded)
 
 
+def test_the_operator_loads_no_langgraph():
+    """`lgcron run` builds the whole parser: a command module that imports the demo graph (langgraph,
+    langsmith: ~33 MB of RSS) would load it into the operator."""
+    loaded = _loaded_after("from langgraph_cron.cli import build_parser\nbuild_parser()\n"
+                           "import langgraph_cron.controller")
+    heavy = {name.split(".")[0] for name in loaded} & {"langgraph", "langsmith", "langchain_core", "kubernetes"}
+    assert not heavy, f"the operator loads {sorted(heavy)}"
+
+
 def test_no_module_is_too_long():
     long = {str(p.relative_to(PACKAGE)): n for p in modules()
             if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES

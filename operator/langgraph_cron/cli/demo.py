@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 
-from langgraph_cron.cli import demo_graph
 from langgraph_cron.cli.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -31,6 +30,9 @@ from langgraph_cron.engine.backends import DEFAULT_BACKEND
 from langgraph_cron.engine.backends.agent_server import AgentServerBackend
 from langgraph_cron.engine.files import apply, delete
 from langgraph_cron.engine.service import CronService
+
+# The graph's file, not the module: importing it would load langgraph into every `lgcron` command.
+DEMO_GRAPH = Path(__file__).with_name("demo_graph.py")
 
 
 async def first_run(server_url: str, document: Document, timeout: float) -> dict | None:
@@ -56,7 +58,7 @@ async def run_demo(examples: Path, *, wait_seconds: float, say: Callable[[str], 
         else:
             say(f"skipping {document.where} ({document.name}): the cronJob backend needs a Kubernetes cluster")
     say("starting the in-memory Agent Server ...")
-    server = AgentServerProcess({"agent": f"{Path(demo_graph.__file__)}:graph"})
+    server = AgentServerProcess({"agent": f"{DEMO_GRAPH}:graph"})
     await asyncio.to_thread(server.start)
     try:
         say(f"Agent Server ready at {server.url}\n")
