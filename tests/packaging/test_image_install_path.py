@@ -208,7 +208,7 @@ def lgcron(venv: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_context_holds_only_what_the_build_needs(stages, tmp_path):
     _build_context(stages, tmp_path)
-    assert (tmp_path / "pyproject.toml").exists() and (tmp_path / "operator" / "langgraph_cron" / "cli.py").exists()
+    assert (tmp_path / "pyproject.toml").exists() and (tmp_path / "operator" / "langgraph_cron" / "cli" / "__init__.py").exists()
     assert not list(tmp_path.rglob("__pycache__")) and not list(tmp_path.rglob("*.egg-info"))
     assert not (tmp_path / "tests").exists()
 
@@ -224,7 +224,11 @@ def test_installed_lgcron_help_and_run_help(image_venv):
 
 def test_installed_package_carries_the_crd_and_typing_marker(image_venv):
     crd = lgcron(image_venv, "crd")
-    assert crd.returncode == 0 and crd.stdout == (ROOT / "crds" / "langgraphcron.yaml").read_text()
+    # All three CRDs, as committed in crds/: one header comment, then `---` and each further CRD.
+    files = [(ROOT / "crds" / name).read_text() for name in
+             ("langgraphcron.yaml", "langgraphserver.yaml", "clusterlanggraphserver.yaml")]
+    expected = files[0] + "".join("---\n" + text.split("\n", 1)[1] for text in files[1:])
+    assert crd.returncode == 0 and crd.stdout == expected
     assert list(image_venv.glob("lib/python*/site-packages/langgraph_cron/py.typed"))
 
 
