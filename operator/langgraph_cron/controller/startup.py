@@ -51,7 +51,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
         prometheus_client.start_http_server(config.metrics_port)
     service = CronService(config, http, kube)
     # Server objects and namespace labels, as kopf's indexes hold them (see controller/servers.py).
-    service.use_servers(ServerDirectory())
+    service.servers = ServerDirectory()
     # Another replica could change a cron between two of our looks: then deletions always search.
     service.remember_sole_crons = settings.peering.standalone
     # Every LangGraphCron as last seen by the watch: what the batched passes work on.

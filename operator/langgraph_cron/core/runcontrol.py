@@ -142,3 +142,8 @@ def run_body(request: Mapping[str, Any], metadata: Mapping[str, str]) -> dict[st
     body.setdefault("input", {})
     body["metadata"] = {**(body.get("metadata") or {}), **metadata}
     return body
+
+
+def backend_spec(spec: LangGraphCronSpec, control: Control) -> LangGraphCronSpec:
+    """What the backend gets: disabled while paused or out of budget, the spec itself unchanged."""
+    return spec.model_copy(update={"enabled": False}) if control.stopped is not None else spec

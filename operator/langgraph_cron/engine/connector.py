@@ -24,7 +24,7 @@ from langgraph_cron.core import connections
 from langgraph_cron.core.connections import Connection, NoServers, ServerLookup
 from langgraph_cron.core.models import LangGraphCronSpec, ServerObjectRef
 from langgraph_cron.core.settings import Settings
-from langgraph_cron.core.spec import InvalidSpec
+from langgraph_cron.core.spec import InvalidSpec, parse_spec
 
 # Keys rotate: clients of old keys must not pile up.
 MAX_CACHED_CLIENTS = 256
@@ -64,6 +64,18 @@ class Connector:
               spec: LangGraphCronSpec | None) -> Connection:
         """The connection for crons a resource may have left on `url` (see connections.bound_connection)."""
         return connections.bound_connection(url, made_via, namespace, spec, self.servers, self.settings)
+
+    def deletion_target(self, raw_spec: dict[str, Any], namespace: str) -> tuple[LangGraphCronSpec | None, Connection | None]:
+        """The spec (if valid) and where it names, for deleting its crons: a server object that exists
+        and allows the cron is enough, Ready or not."""
+        try:
+            spec = parse_spec(raw_spec)
+        except InvalidSpec:
+            return None, None
+        try:
+            return spec, self.resolve(spec, namespace, require_ready=False)
+        except InvalidSpec:
+            return spec, None
 
     def for_server_object(self, body: Any) -> Connection:
         """The connection a server object itself binds (what its check uses)."""

@@ -22,7 +22,6 @@ from langgraph_cron.core.spec import (
     NAMESPACE_KEY,
     UID_KEY,
     InvalidSpec,
-    parse_spec,
 )
 from langgraph_cron.engine.connector import Connector
 
@@ -94,15 +93,9 @@ async def _servers_in_use(service: Any, bodies: list[dict[str, Any]]) -> list[An
     found: dict[Connection, None] = {}
     for body in bodies:
         obj = CronObject.from_body(body)
-        try:
-            spec = parse_spec(obj.raw_spec)
-        except InvalidSpec:
-            spec = None
-        if spec is not None:
-            try:
-                found[connector.resolve(spec, obj.identity.namespace, require_ready=False)] = None
-            except InvalidSpec:
-                pass
+        spec, target = connector.deletion_target(obj.raw_spec, obj.identity.namespace)
+        if target is not None:
+            found[target] = None
         if obj.status.server_url:
             found[connector.bound(obj.status.server_url, obj.status.server_ref, obj.identity.namespace, spec)] = None
     for server in list(getattr(connector.servers, "servers", {}).values()):

@@ -8,15 +8,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from langgraph_cron.core.settings import Settings
-from langgraph_cron.engine.connector import Connector
+from langgraph_cron.engine.connector import Connector, SecretReader
 from langgraph_cron.engine.memory import Memory
 
 
-class KubeApi(Protocol):
-    """What the engine needs from Kubernetes (clients.kube.KubeClient in the operator)."""
+class KubeApi(SecretReader, Protocol):
+    """What the engine needs from Kubernetes (clients.kube.KubeClient in the operator): the connector's
+    Secret reads, and the cronJob backend's objects."""
 
-    async def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
-    async def read_configmap_value(self, namespace: str, name: str, key: str) -> str: ...
     async def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def create_cronjob(self, cronjob: dict[str, Any]) -> dict[str, Any]: ...
     async def patch_cronjob(self, namespace: str, name: str, merge_patch: dict[str, Any]) -> dict[str, Any] | None: ...

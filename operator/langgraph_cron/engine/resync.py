@@ -161,7 +161,7 @@ class Resync:
         previous = self.parts.memory.history_base(obj.identity.uid, obj.status)
         control = runcontrol.apply_controls(spec, previous, generation=obj.generation,
                                             annotations=obj.annotations, now=now)
-        backend_spec = spec.model_copy(update={"enabled": False}) if control.stopped is not None else spec
+        backend_spec = runcontrol.backend_spec(spec, control)
         desired = desired_cron(backend_spec, obj.identity, now, forward_end_time=self.parts.settings.forward_end_time,
                                history_pruned=self.parts.prunes_history)
         if (

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from langgraph_cron.clients import metrics
 from langgraph_cron.core.objects import CronObject, Result
 from langgraph_cron.core.status import EventRecord
 from langgraph_cron.engine.backends import StatusWriter
@@ -32,6 +33,7 @@ class Writer(Protocol):
     async def store(self, obj: CronObject, result: Result, body: Mapping[str, Any]) -> None: ...
     async def patch_status(self, obj: CronObject, changes: dict[str, Any], *, best_effort: bool = False) -> None: ...
     def post(self, body: Mapping[str, Any], events: Iterable[EventRecord]) -> None: ...
+    def post_raw(self, body: Mapping[str, Any], type_: Literal["Normal", "Warning"], reason: str, message: str) -> None: ...
 
 
 class Registry(Protocol):
@@ -104,8 +106,6 @@ class Runtime:
         return result
 
     def forget(self, obj: CronObject) -> None:
-        from langgraph_cron.clients import metrics
-
         self.service.forget(obj.identity.uid)
         metrics.forget_cron(obj.identity.namespace, obj.identity.name)
 

@@ -18,7 +18,6 @@ import httpx
 
 from langgraph_cron.clients import metrics
 from langgraph_cron.clients.agent_server import (
-    AgentServerClient,
     AgentServerError,
     Rejected,
     ServerUnavailable,
@@ -29,7 +28,6 @@ from langgraph_cron.core import runcontrol
 from langgraph_cron.core.connections import (
     Connection,
     ServerKey,
-    ServerLookup,
     ServerNotChecked,
 )
 from langgraph_cron.core.models import (
@@ -92,9 +90,6 @@ class CronService:
     def connection(self, spec: LangGraphCronSpec, namespace: str, *, require_ready: bool = True) -> Connection:
         return self.connector.resolve(spec, namespace, require_ready=require_ready)
 
-    async def client_for(self, connection: Connection, *, allow_last_known: bool = False) -> AgentServerClient:
-        return await self.connector.client_for(connection, allow_last_known=allow_last_known)
-
     def pod_secret(self, connection: Connection, namespace: str) -> SecretKeyRef | None:
         backend = self.backends[CronJobBackend.name]
         assert isinstance(backend, CronJobBackend)
@@ -102,9 +97,6 @@ class CronService:
 
     def _use_kube(self, kube: KubeApi | None) -> None:
         self.parts.kube = self.connector.kube = kube
-
-    def use_servers(self, servers: ServerLookup) -> None:
-        self.connector.servers = servers
 
     async def aclose(self) -> None:
         await self.connector.aclose()
@@ -226,9 +218,9 @@ class CronService:
     def _create_sent(self, obj: CronObject, sent_now: bool) -> bool | None:
         """The write-ahead record after a failed reconcile: False only while it is known that no create
         request was ever sent (this process saw the object first and sent none, or the record said so)."""
-        if sent_now or obj.status.cron_id:
-            return True if sent_now else obj.status.create_sent
-        if obj.status.create_sent is None and self.memory.is_pristine(obj.identity.uid):
+        if sent_now:
+            return True
+        if obj.status.create_sent is None and not obj.status.cron_id and self.memory.is_pristine(obj.identity.uid):
             return False
         return obj.status.create_sent
 

@@ -44,10 +44,8 @@ class Work:
 
     @property
     def backend_spec(self) -> LangGraphCronSpec:
-        """What the backend gets: disabled while paused or out of budget, the spec itself unchanged."""
-        if self.control is not None and self.control.stopped is not None:
-            return self.spec.model_copy(update={"enabled": False})
-        return self.spec
+        """What the backend gets (core/runcontrol.backend_spec), once the run controls are applied."""
+        return self.spec if self.control is None else runcontrol.backend_spec(self.spec, self.control)
 
 
 @dataclass

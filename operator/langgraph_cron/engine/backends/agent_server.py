@@ -194,8 +194,7 @@ class AgentServerBackend(Backend):
     async def retire(self, work: Work) -> None:
         """Delete server crons left from this backend (searched unless known to be none)."""
         obj, events = work.obj, work.events
-        if not obj.status.cron_id and (obj.status.backend not in (None, self.name) or obj.status.create_sent is False
-                                       or self.memory.is_pristine(obj.identity.uid)):
+        if not obj.status.cron_id and (obj.status.backend not in (None, self.name) or self._never_sent_a_create(obj)):
             return  # no cron id, and no create can have been sent (write-ahead): nothing to search for
         why = f"the backend is now {work.spec.backend}"
         if obj.status.server_url:
@@ -235,8 +234,8 @@ class AgentServerBackend(Backend):
         """Whether a create request can ever have been sent for this object (write-ahead state)."""
         if obj.status.cron_id:
             return True
-        if obj.status.create_sent is False or self.memory.is_pristine(obj.identity.uid):
-            return False  # no create was ever sent: nothing can be on any server
+        if self._never_sent_a_create(obj):
+            return False  # nothing can be on any server
         if obj.status.backend not in (None, self.name) or (
                 obj.status.backend is None and obj.raw_spec.get("backend") not in (None, self.name)):
             return False
@@ -247,17 +246,13 @@ class AgentServerBackend(Backend):
             return False
         return True
 
+    def _never_sent_a_create(self, obj: CronObject) -> bool:
+        """The write-ahead record (status.createSent) or this process's first sight says no create
+        request was ever sent for this object."""
+        return obj.status.create_sent is False or self.memory.is_pristine(obj.identity.uid)
+
     def _deletion_target(self, obj: CronObject) -> tuple[LangGraphCronSpec | None, Connection | None]:
-        """The spec (if valid) and where it names, for a deletion: a server object that exists and
-        allows the cron is enough, Ready or not."""
-        try:
-            spec = parse_spec(obj.raw_spec)
-        except InvalidSpec:
-            return None, None
-        try:
-            return spec, self.connector.resolve(spec, obj.identity.namespace, require_ready=False)
-        except InvalidSpec:
-            return spec, None
+        return self.connector.deletion_target(obj.raw_spec, obj.identity.namespace)
 
     def _known_sole_cron(self, obj: CronObject, url: str) -> str | None:
         """The cron id when this process knows it is the object's only cron, on `url`, and the
