@@ -67,6 +67,7 @@ class Case:
     ready: bool = False  # Ready=True with `reason` (a valid spec), rather than Ready=False
     drop: tuple[str, ...] = ()  # base spec keys to remove
     schema_rejects: bool = False  # the CRD schema rejects it: HTTP 422 at create on a real cluster
+    cel_rejects: bool = False  # a CEL rule of the CRD rejects it (core/rules.py): 422 too, with the rule's words
     schema_prunes: tuple[str, ...] = ()  # spec paths a real cluster prunes as unknown fields
     known_problem: str = ""  # non-empty: the product gets this case wrong today (pinned xfail)
     model_problem: bool = False  # the known problem is in parse_spec itself (the unit test pins it too)
@@ -78,9 +79,15 @@ class Case:
         return re.sub(r"\[\d+\]", "", self.field.removeprefix("spec."))
 
     @property
+    def rejected_by_crd(self) -> bool:
+        """A real apiserver refuses it at create, whether the operator runs or not."""
+        return self.schema_rejects or self.cel_rejects
+
+    @property
     def operator_only(self) -> bool:
-        """Only the operator can catch it: the CRD schema neither rejects nor prunes it."""
-        return not self.schema_rejects and not self.schema_prunes
+        """Only the operator can catch it (its webhook at apply time, else reconcile): the CRD neither
+        rejects nor prunes it."""
+        return not self.rejected_by_crd and not self.schema_prunes
 
     def full_spec(self, **overrides: Any) -> dict[str, Any]:
         spec = {**base_spec(self.name), **copy.deepcopy(self.spec), **overrides}
@@ -101,17 +108,17 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- schedule
     _c("schedule-out-of-range", {"schedule": "61 * * * *"}, "spec.schedule"),
     _c("schedule-never-fires", {"schedule": "0 0 31 2 *"}, "spec.schedule"),
-    _c("schedule-four-fields", {"schedule": "0 9 1 *"}, "spec.schedule"),
-    _c("schedule-prose", {"schedule": "every day at nine"}, "spec.schedule"),
+    _c("schedule-four-fields", {"schedule": "0 9 1 *"}, "spec.schedule", cel_rejects=True),
+    _c("schedule-prose", {"schedule": "every day at nine"}, "spec.schedule", cel_rejects=True),
     _c("schedule-not-a-string", {"schedule": 5}, "spec.schedule", schema_rejects=True),
     _c("schedule-empty", {"schedule": ""}, "spec.schedule", schema_rejects=True),
     _c("schedule-missing", {}, "spec.schedule", drop=("schedule",), schema_rejects=True),
-    _c("schedule-seconds-on-cronjob", {"backend": "cronJob", "schedule": "*/5 * * * * *"}, "spec.schedule"),
-    _c("schedule-macro-on-cronjob", {"backend": "cronJob", "schedule": "@every 5m"}, "spec.schedule"),
+    _c("schedule-seconds-on-cronjob", {"backend": "cronJob", "schedule": "*/5 * * * * *"}, "spec.schedule", cel_rejects=True),
+    _c("schedule-macro-on-cronjob", {"backend": "cronJob", "schedule": "@every 5m"}, "spec.schedule", cel_rejects=True),
     # ---------------------------------------------------------------- timezone
     _c("timezone-unknown", {"timezone": "Mars/Olympus"}, "spec.timezone"),
-    _c("timezone-path-traversal", {"timezone": "../../../etc/passwd"}, "spec.timezone"),
-    _c("timezone-offset", {"timezone": "+02:00"}, "spec.timezone"),
+    _c("timezone-path-traversal", {"timezone": "../../../etc/passwd"}, "spec.timezone", cel_rejects=True),
+    _c("timezone-offset", {"timezone": "+02:00"}, "spec.timezone", cel_rejects=True),
     _c("timezone-not-a-string", {"timezone": 2}, "spec.timezone", schema_rejects=True),
     # ---------------------------------------------------------------- assistantId
     _c("assistant-empty", {"assistantId": ""}, "spec.assistantId", schema_rejects=True),
@@ -122,7 +129,8 @@ CASES: list[Case] = [
     _c("thread-truncated-uuid", {"threadId": THREAD[:23]}, "spec.threadId", schema_rejects=True),
     _c("thread-not-a-string", {"threadId": 42}, "spec.threadId", schema_rejects=True),
     # A rule across two fields: the message must still name one (it said "spec: ..." before).
-    _c("thread-with-on-run-completed", {"threadId": THREAD, "onRunCompleted": "keep"}, "spec.onRunCompleted"),
+    _c("thread-with-on-run-completed", {"threadId": THREAD, "onRunCompleted": "keep"}, "spec.onRunCompleted",
+       cel_rejects=True),
     # ---------------------------------------------------------------- input
     _c("input-string", {"input": "hello"}, "spec.input"),
     _c("input-list-of-scalars", {"input": [{"text": "a"}, 2]}, "spec.input"),
@@ -239,7 +247,7 @@ CASES: list[Case] = [
     _c("server-url-port-out-of-range", {"server": {"url": "http://127.0.0.1:99999"}}, "spec.server.url"),
     _c("server-url-without-host", {"server": {"url": "http://"}}, "spec.server.url"),
     _c("server-url-with-credentials", {"server": {"url": "https://ops:pw@my-deployment.example.com"}},
-       "spec.server.url"),
+       "spec.server.url", cel_rejects=True),
     # ---------------------------------------------------------------- failurePolicy, maxRuns, runTimeoutSeconds
     _c("pause-after-zero-failures", {"failurePolicy": {"pauseAfterConsecutiveFailures": 0}},
        "spec.failurePolicy.pauseAfterConsecutiveFailures", schema_rejects=True),
@@ -247,12 +255,12 @@ CASES: list[Case] = [
     _c("max-runs-zero", {"maxRuns": 0}, "spec.maxRuns", schema_rejects=True),
     _c("max-runs-a-string", {"maxRuns": "ten"}, "spec.maxRuns", schema_rejects=True),
     _c("run-timeout-negative", {"runTimeoutSeconds": -5}, "spec.runTimeoutSeconds", schema_rejects=True),
-    _c("schedule-h-in-day-of-month", {"schedule": "0 9 H * *"}, "spec.schedule"),
+    _c("schedule-h-in-day-of-month", {"schedule": "0 9 H * *"}, "spec.schedule", cel_rejects=True),
     _c("schedule-h-range-out-of-bounds", {"schedule": "H(0-99) 9 * * *"}, "spec.schedule"),
     # ---------------------------------------------------------------- serverRef
     _c("server-ref-and-inline-server",
        {"serverRef": {"name": "shared"}, "server": {"url": "https://my-deployment.example.com"}},
-       "spec.serverRef and spec.server", covers="serverRef"),
+       "spec.serverRef", cel_rejects=True),
     _c("server-ref-unknown-kind", {"serverRef": {"kind": "SecretStore", "name": "shared"}}, "spec.serverRef.kind",
        schema_rejects=True),
     _c("server-ref-without-name", {"serverRef": {"kind": "LangGraphServer"}}, "spec.serverRef.name",
@@ -265,10 +273,21 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- found by the catalogue, fixed since
     _c("thread-urn-uuid", {"threadId": f"urn:uuid:{THREAD}"}, "spec.threadId", schema_rejects=True),
     _c("end-time-numeric-string", {"endTime": "1700000000"}, "spec.endTime", schema_rejects=True),
-    _c("server-url-trailing-newline", {"server": {"url": "https://my-deployment.example.com\n"}}, "spec.server.url"),
+    _c("server-url-trailing-newline", {"server": {"url": "https://my-deployment.example.com\n"}}, "spec.server.url",
+       cel_rejects=True),
     _c("input-nested-250-levels", {"input": _nested(250)}, "spec.input"),
     _c("config-configurable-nested-too-deep", {"config": {"configurable": TOO_DEEP}}, "spec.config"),
     _c("input-over-128kib", {"input": {"text": "x" * 140_000}}, "spec.input"),
+    # ---------------------------------------------------------------- found by trying `kubectl apply` (issue 20)
+    _c("timezone-typo", {"timezone": "Europe/Berln"}, "spec.timezone"),
+    _c("schedule-minute-61", {"schedule": "61 7 * * *"}, "spec.schedule"),
+    _c("schedule-h-in-day-of-month-with-minute", {"schedule": "0 7 H * *"}, "spec.schedule", cel_rejects=True),
+    _c("schedule-seven-fields", {"schedule": "0 0 1 1 * 0 2030"}, "spec.schedule", cel_rejects=True),
+    _c("cronjob-options-on-agent-server", {"cronJob": {"image": "registry.example.com/lgcron:1"}}, "spec.cronJob",
+       cel_rejects=True),
+    # Valid: a day name with an H in it (THU) is not an H spread (it was refused before).
+    _c("schedule-day-name-with-h", {"schedule": "0 9 1 1 THU"}, "the cron is scheduled", covers="schedule",
+       reason="Scheduled", ready=True),
     # The largest valid input, well within the 128 KiB spec limit.
     _c("input-100kib", {"input": {"text": "x" * 100_000}}, "the cron is scheduled", covers="input",
        reason="Scheduled", ready=True),

@@ -9,8 +9,8 @@ cron on the server, and a finalizer released without any server call. Mismatches
 per case and reported together at the end.
 
 On kmock nothing validates the schema, so the operator sees every case. On a real cluster
-(LGCRON_TEST_KUBECONFIG or KUBEBUILDER_ASSETS) the apiserver sees each first: `schema_rejects` cases must fail at create
-with 422 naming the field, and `schema_prunes` cases lose their unknown fields and become Ready.
+(LGCRON_TEST_KUBECONFIG or KUBEBUILDER_ASSETS) the apiserver sees each first: `schema_rejects` and `cel_rejects`
+cases must fail at create with 422 naming the field, and `schema_prunes` cases lose their unknown fields and become Ready.
 
 Cases with a `known_problem` run in a second operator run, pinned with a strict xfail: it fails
 for real if one of them gets fixed (so its mark is removed) or if anything else goes wrong.
@@ -109,7 +109,7 @@ pytestmark = [pytest.mark.operator, pytest.mark.timeout(240)]
 
 
 def reaches_operator(case: Case) -> bool:
-    """On a real cluster the apiserver answers schema_rejects and schema_prunes cases itself."""
+    """On a real cluster the apiserver answers schema_rejects, cel_rejects and schema_prunes cases itself."""
     return not REAL_CLUSTER or case.operator_only
 
 
@@ -132,7 +132,7 @@ class Expected:
 
 
 def expected(case: Case) -> Expected:
-    if REAL_CLUSTER and case.schema_rejects:
+    if REAL_CLUSTER and case.rejected_by_crd:
         return Expected("422")
     if REAL_CLUSTER and case.schema_prunes:
         return Expected("pruned", "Scheduled", ready=True)

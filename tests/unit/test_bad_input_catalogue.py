@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from langgraph_cron.core import rules
 from langgraph_cron.core.connections import parse_server_spec
 from langgraph_cron.core.models import MAX_NESTING, MAX_SPEC_BYTES
 from langgraph_cron.core.spec import InvalidSpec, parse_spec
@@ -59,11 +60,14 @@ def test_every_case_is_consistent():
 
 
 def test_the_required_operator_only_kinds_are_in_the_catalogue():
-    # What only the operator can catch (kubectl apply accepts it): each kind named by the brief.
+    # What only the operator can catch (its webhook, else reconcile; the CRD accepts it): each kind
+    # named by the brief. A thread cron's onRunCompleted and a cronJob seconds field moved to CEL rules.
     for name in ("schedule-out-of-range", "schedule-never-fires", "timezone-unknown", "metadata-reserved-key",
-                 "thread-with-on-run-completed", "schedule-seconds-on-cronjob", "input-over-1mib",
-                 "input-nested-too-deep"):
+                 "input-over-1mib", "input-nested-too-deep", "timezone-typo", "schedule-minute-61"):
         assert CASES_BY_NAME[name].operator_only, name
+    for name in ("thread-with-on-run-completed", "schedule-seconds-on-cronjob", "server-ref-and-inline-server",
+                 "schedule-h-in-day-of-month-with-minute"):
+        assert CASES_BY_NAME[name].cel_rejects, name
 
 
 def test_the_bounded_inputs_really_exceed_the_bounds():
@@ -132,6 +136,44 @@ def test_parse_spec_rejects_the_case_naming_the_field(case):
     assert raised.value.reason == "InvalidSpec"
     assert case.field in message, message
     assert len(message) < 2000, "the message must not echo the input"
+
+
+_RULE_MESSAGES = [rule.message for rule in (*rules.SPEC_RULES, *rules.SCHEDULE_RULES, *rules.URL_RULES,
+                                            rules.TIMEZONE_SHAPE)]
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in INVALID if not c.schema_rejects and not c.known_problem])
+def test_cel_rejects_is_catalogued_as_the_python_twin_decides(case):
+    """A case a CEL rule refuses gets that rule's words from parse_spec; tests/operator/test_admission.py
+    proves on a real apiserver that the CEL expression refuses exactly these."""
+    with pytest.raises(InvalidSpec) as raised:
+        parse_spec(case.full_spec())
+    said_by_a_rule = any(message in str(raised.value) for message in _RULE_MESSAGES)
+    assert said_by_a_rule == case.cel_rejects, str(raised.value)
+
+
+def test_every_iana_timezone_passes_the_crd_shape_rule():
+    import zoneinfo
+
+    refused = [zone for zone in zoneinfo.available_timezones() if rules.TIMEZONE_SHAPE.broken(zone)]
+    assert refused == []
+
+
+@pytest.mark.parametrize("schedule", ["0 9 * * THU", "0 9 * * MON,THU", "H H(0-5) * * THU", "@hourly",
+                                      "*/5 * * * * *", "0 0 1 1 *"])
+def test_the_schedule_rules_accept_day_names_and_the_documented_forms(schedule):
+    assert not any(rule.broken(schedule) for rule in rules.SCHEDULE_RULES)
+    parse_spec({**base_spec("ok"), "schedule": schedule})
+
+
+@pytest.mark.parametrize(("schedule", "broken"), [
+    ("0 9 * *", rules.SCHEDULE_SHAPE), ("0 0 1 1 * 0 2030", rules.SCHEDULE_SHAPE), ("@reboot", rules.SCHEDULE_SHAPE),
+    ("0 9 H * *", rules.SPREAD_ONLY_IN_MINUTE_AND_HOUR), ("0 9 * * MON,H", rules.SPREAD_ONLY_IN_MINUTE_AND_HOUR),
+    ("0 9 * * * H/10", rules.SPREAD_ONLY_IN_MINUTE_AND_HOUR), ("0 9 * * *\n", None),
+])
+def test_the_schedule_rules_refuse_what_they_name(schedule, broken):
+    found = [rule for rule in rules.SCHEDULE_RULES if rule.broken(schedule)]
+    assert found == ([broken] if broken else []) or (broken is None and not found)
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in NOT_SPEC_ERRORS])

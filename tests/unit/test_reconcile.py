@@ -55,7 +55,7 @@ def server_cron(body, *, cron_id="c-1", thread_id=None, assistant_uuid="a-uuid")
     ("fields", "expected"),
     [
         ({"schedule": "61 * * * *"}, "spec.schedule: invalid cron expression"),
-        ({"schedule": "* * * *"}, "spec.schedule: invalid cron expression '* * * *': it has 4 fields"),
+        ({"schedule": "* * * *"}, "spec.schedule: use five fields (minute hour day-of-month month day-of-week)"),
         ({"schedule": "0 0 31 2 *"}, "spec.schedule: cron expression '0 0 31 2 *' never fires"),
         ({"timezone": "Mars/Olympus"}, "spec.timezone: unknown IANA timezone 'Mars/Olympus'"),
         ({"threadId": "not-a-uuid"}, "spec.threadId: 'not-a-uuid' is not a UUID"),
@@ -68,7 +68,7 @@ def server_cron(body, *, cron_id="c-1", thread_id=None, assistant_uuid="a-uuid")
         ({"config": {"recursionLimit": 0}}, "spec.config.recursionLimit: Input should be greater than or equal to 1"),
         ({"surprise": 1}, "spec.surprise: Extra inputs are not permitted"),
         ({"backend": "cronJob", "schedule": "*/10 * * * * *"}, "Kubernetes CronJobs have minute granularity"),
-        ({"backend": "cronJob", "schedule": "@every 5m"}, "spec.schedule: invalid cron expression"),
+        ({"backend": "cronJob", "schedule": "@every 5m"}, "spec.schedule: use five fields"),
         ({"backend": "cronJob", "cronJob": {"concurrencyPolicy": "Sometimes"}}, "spec.cronJob.concurrencyPolicy"),
         ({"threadId": THREAD, "onRunCompleted": "keep"}, "spec.onRunCompleted: applies only to stateless crons"),
         ({"server": {"apiKeySecretRef": {"name": "s"}}}, "spec.server.apiKeySecretRef.key: Field required"),

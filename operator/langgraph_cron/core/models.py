@@ -18,6 +18,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from langgraph_cron.core.rules import (
+    SCHEDULE_RULES,
+    SPEC_RULES,
+    TIMEZONE_SHAPE,
+    URL_RULES,
+    URL_WITHOUT_CREDENTIALS,
+    broken_rules,
+    validations,
+)
 from langgraph_cron.core.schedule import validate_schedule
 
 GROUP = "lgcron.io"
@@ -57,6 +66,14 @@ def check_free_form(value: Any) -> Any:
     return value
 
 
+# Upper bounds on strings: what a Kubernetes name or a URL can be, and what lets the CRD's CEL rules
+# stay within the apiserver's cost budget (a regular expression's cost grows with the string's bound).
+MAX_NAME = 253
+MAX_URL = 2048
+MAX_SCHEDULE = 256
+MAX_TIMEZONE = 64
+MAX_ASSISTANT = 256
+
 _CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
 
@@ -80,8 +97,12 @@ class CamelModel(BaseModel):
 
 
 class SecretKeyRef(CamelModel):
-    name: str = Field(min_length=1, description="Name of a Secret in the same namespace as this resource.")
-    key: str = Field(min_length=1, description="Key inside the Secret whose value is the Agent Server API key.")
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME, description="Name of a Secret in the same namespace as this resource."
+    )
+    key: str = Field(
+        min_length=1, max_length=MAX_NAME, description="Key inside the Secret whose value is the Agent Server API key."
+    )
 
 
 def reject_credentials(url: str) -> None:
@@ -89,21 +110,36 @@ def reject_credentials(url: str) -> None:
 
     Keys belong in a Secret (server.apiKeySecretRef). The message does not quote the URL.
     """
+    if URL_WITHOUT_CREDENTIALS.broken(url):
+        raise ValueError(URL_WITHOUT_CREDENTIALS.message)
+
+
+def check_url(value: str) -> str:
+    """An Agent Server URL: the CRD's rules first (same words as the apiserver), then what only Python
+    can check. The message does not quote a URL that may carry a password."""
+    for rule in URL_RULES:
+        if rule.broken(value):
+            raise ValueError(rule.message)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError(f"{value!r} contains control characters")
+    parsed = urlsplit(value)
     try:
-        netloc = urlsplit(url).netloc
+        port = parsed.port  # raises for a port outside 0-65535
     except ValueError:
-        return  # not a URL at all: the caller's own checks say so
-    if "@" in netloc:
-        raise ValueError(
-            "must not carry credentials (user:password@host): it is shown in status and logs; "
-            "put the API key in a Secret (server.apiKeySecretRef)"
-        )
+        raise ValueError(f"{value!r} has an invalid port") from None
+    if not parsed.hostname:
+        raise ValueError(f"{value!r} is not a URL with a host, e.g. https://my-deployment.example.com")
+    if port == 0:
+        raise ValueError(f"{value!r} has an invalid port")
+    return value
 
 
 class ServerRef(CamelModel):
     url: str | None = Field(
         default=None,
         pattern=r"^https?://",
+        max_length=MAX_URL,
+        json_schema_extra=validations(*URL_RULES),
         description=(
             "Base URL of the LangGraph Agent Server, e.g. https://my-deployment.example.com, without "
             "credentials (user:password@ is refused; the key goes in apiKeySecretRef). "
@@ -124,22 +160,8 @@ class ServerRef(CamelModel):
 
     @field_validator("url")
     @classmethod
-    def _url_has_a_host_and_a_valid_port(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        reject_credentials(value)  # first: the messages below quote the URL
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError(f"{value!r} contains whitespace or control characters")
-        parsed = urlsplit(value)
-        try:
-            port = parsed.port  # raises for a port outside 0-65535
-        except ValueError:
-            raise ValueError(f"{value!r} has an invalid port") from None
-        if not parsed.hostname or " " in value:
-            raise ValueError(f"{value!r} is not a URL with a host, e.g. https://my-deployment.example.com")
-        if port == 0:
-            raise ValueError(f"{value!r} has an invalid port")
-        return value
+    def _url_is_valid(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
 
 
 ServerKind = Literal["LangGraphServer", "ClusterLangGraphServer"]
@@ -153,7 +175,9 @@ class ServerObjectRef(CamelModel):
         default="LangGraphServer",
         description="LangGraphServer (in this resource's namespace) or ClusterLangGraphServer.",
     )
-    name: str = Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN, description="Name of the server object.")
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME, pattern=_DNS_SUBDOMAIN, description="Name of the server object."
+    )
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
@@ -202,7 +226,7 @@ class CronJobOptions(CamelModel):
         json_schema_extra=PRESERVE_UNKNOWN,
     )
     service_account_name: str | None = Field(
-        default=None, min_length=1, description="Service account of the run's Pod."
+        default=None, min_length=1, max_length=MAX_NAME, description="Service account of the run's Pod."
     )
     pod_labels: dict[str, str] | None = Field(default=None, description="Extra labels on the run's Pod.")
     pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the run's Pod.")
@@ -231,8 +255,12 @@ class FailurePolicy(CamelModel):
 
 
 class LangGraphCronSpec(CamelModel):
+    model_config = ConfigDict(json_schema_extra=validations(*SPEC_RULES))
+
     schedule: str = Field(
         min_length=1,
+        max_length=MAX_SCHEDULE,
+        json_schema_extra=validations(*SCHEDULE_RULES),
         description=(
             "Cron expression: five fields (minute hour day-of-month month day-of-week), an optional "
             "sixth seconds field, or a macro such as @hourly. Interpreted in spec.timezone. An H in the "
@@ -241,10 +269,16 @@ class LangGraphCronSpec(CamelModel):
         ),
     )
     timezone: str | None = Field(
-        default=None, description="IANA timezone of the schedule, e.g. Europe/Berlin. Defaults to UTC."
+        default=None,
+        min_length=1,
+        max_length=MAX_TIMEZONE,
+        json_schema_extra=validations(TIMEZONE_SHAPE),
+        description="IANA timezone of the schedule, e.g. Europe/Berlin. Defaults to UTC.",
     )
     assistant_id: str = Field(
-        min_length=1, description="Assistant UUID, or a graph name meaning the graph's default assistant."
+        min_length=1,
+        max_length=MAX_ASSISTANT,
+        description="Assistant UUID, or a graph name meaning the graph's default assistant.",
     )
     thread_id: str | None = Field(
         default=None,
@@ -354,6 +388,9 @@ class LangGraphCronSpec(CamelModel):
     @field_validator("schedule")
     @classmethod
     def _schedule_is_a_cron_expression(cls, value: str) -> str:
+        for rule in SCHEDULE_RULES:  # the CRD's words first, so kubectl and the condition agree
+            if rule.broken(value):
+                raise ValueError(rule.message)
         validate_schedule(value)
         return value
 
@@ -362,6 +399,8 @@ class LangGraphCronSpec(CamelModel):
     def _timezone_is_iana(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        if TIMEZONE_SHAPE.broken(value):
+            raise ValueError(TIMEZONE_SHAPE.message)
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, KeyError):
@@ -421,12 +460,10 @@ class LangGraphCronSpec(CamelModel):
 
 
     @model_validator(mode="after")
-    def _one_way_to_name_the_server(self) -> LangGraphCronSpec:
-        if self.server is not None and self.server_ref is not None:
-            raise ValueError(
-                "spec.serverRef and spec.server are mutually exclusive: name a server object in serverRef, "
-                "or give an inline server, not both"
-            )
+    def _rules_across_fields_hold(self) -> LangGraphCronSpec:
+        problems = broken_rules(SPEC_RULES, self, "spec")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -593,24 +630,24 @@ MAX_SERVER_CONCURRENCY = 256
 MAX_REQUEST_TIMEOUT_SECONDS = 300
 
 
-def _checked_url(value: str) -> str:
-    return ServerRef._url_has_a_host_and_a_valid_port(value)
 
 
 class ClusterSecretKeyRef(SecretKeyRef):
-    name: str = Field(min_length=1, description="Name of the Secret.")
-    namespace: str = Field(min_length=1, description="Namespace of the Secret (where the admin keeps it).")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Name of the Secret.")
+    namespace: str = Field(
+        min_length=1, max_length=MAX_NAME, description="Namespace of the Secret (where the admin keeps it)."
+    )
 
 
 class CaBundleRef(CamelModel):
     kind: Literal["ConfigMap", "Secret"] = Field(description="ConfigMap or Secret holding the PEM bundle.")
-    name: str = Field(min_length=1, description="Its name, in this object's namespace.")
-    key: str = Field(min_length=1, description="The key whose value is the PEM bundle.")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Its name, in this object's namespace.")
+    key: str = Field(min_length=1, max_length=MAX_NAME, description="The key whose value is the PEM bundle.")
 
 
 class ClusterCaBundleRef(CaBundleRef):
-    name: str = Field(min_length=1, description="Its name.")
-    namespace: str = Field(min_length=1, description="Its namespace.")
+    name: str = Field(min_length=1, max_length=MAX_NAME, description="Its name.")
+    namespace: str = Field(min_length=1, max_length=MAX_NAME, description="Its namespace.")
 
 
 class LabelSelectorRequirement(CamelModel):
@@ -651,6 +688,8 @@ class NamespaceCondition(CamelModel):
 class _ServerSpecBase(CamelModel):
     url: str = Field(
         pattern=r"^https?://",
+        max_length=MAX_URL,
+        json_schema_extra=validations(*URL_RULES),
         description="Base URL of the LangGraph Agent Server, without credentials. Its key is sent only here.",
     )
     ca_bundle: str | None = Field(
@@ -668,7 +707,7 @@ class _ServerSpecBase(CamelModel):
     @field_validator("url")
     @classmethod
     def _url_is_valid(cls, value: str) -> str:
-        return _checked_url(value)
+        return check_url(value)
 
 
 class LangGraphServerSpec(_ServerSpecBase):

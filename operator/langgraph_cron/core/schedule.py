@@ -23,8 +23,16 @@ _SPREAD_BOUNDS = {0: (0, 59), 1: (0, 23)}  # H is allowed in the minute and hour
 _SPREAD = re.compile(r"^H(?:\((\d+)-(\d+)\))?(?:/(\d+))?$")
 
 
+def _is_spread(element: str) -> bool:
+    # A list element starting with H: "H", "H/15", "H(0-29)/10". Day names such as THU contain an H,
+    # but no month or day name starts with one (core/rules.py's CEL rule reads H the same way).
+    return element.startswith("H")
+
+
 def has_spread(expression: str) -> bool:
-    return "H" in expression and not expression.startswith("@")
+    return "H" in expression and not expression.startswith("@") and any(
+        _is_spread(element) for field in expression.split() for element in field.split(",")
+    )
 
 
 def expand_spread(expression: str, seed: str) -> str:
@@ -36,7 +44,7 @@ def expand_spread(expression: str, seed: str) -> str:
         return expression
     fields = expression.split()
     for index, field in enumerate(fields):
-        if "H" not in field:
+        if not any(_is_spread(element) for element in field.split(",")):
             continue
         name = _FIELD_NAMES[index] if index < len(_FIELD_NAMES) else f"field {index + 1}"
         if index not in _SPREAD_BOUNDS:
@@ -46,7 +54,7 @@ def expand_spread(expression: str, seed: str) -> str:
 
 
 def _spread(part: str, seed: str, index: int, name: str) -> str:
-    if "H" not in part:
+    if not _is_spread(part):
         return part
     match = _SPREAD.match(part)
     if match is None:

@@ -15,11 +15,7 @@ from langgraph_cron.core.models import (
     LangGraphCronSpec,
     nesting_depth,
 )
-from langgraph_cron.core.schedule import (
-    expand_spread,
-    has_spread,
-    validate_kubernetes_schedule,
-)
+from langgraph_cron.core.schedule import expand_spread, has_spread
 
 # Reserved metadata keys stamped on every cron, so a cron can always be traced to its resource
 # (and adopted after a crash) even when status.cronId was never written.
@@ -106,14 +102,6 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
                 for msg in [" or ".join(dict.fromkeys(msgs))]
             )
         ) from None
-    # Rules across fields, checked here so each message names its field.
-    if spec.thread_id is not None and spec.on_run_completed is not None:
-        raise InvalidSpec("spec.onRunCompleted: applies only to stateless crons; remove it or remove threadId")
-    if spec.backend == "cronJob":
-        try:
-            validate_kubernetes_schedule(expand_spread(spec.schedule, "validation"))
-        except ValueError as exc:
-            raise InvalidSpec(f"spec.schedule: {exc}") from None
     return spec
 
 
