@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langgraph_cron.cli.errors import (
@@ -32,7 +32,7 @@ from langgraph_cron.clients.kubeconfig import (
     KubeconfigError,
     load_endpoint,
 )
-from langgraph_cron.core.connections import Connection, ServerHealth, ServerKey
+from langgraph_cron.core.connections import Connection, ServerKey, StaticServers
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,
@@ -145,23 +145,6 @@ class Cluster:
         except KubernetesApiError:
             return None
         return None if body is None else (body.get("metadata") or {}).get("labels") or {}
-
-
-@dataclass
-class StaticServers:
-    """A ServerLookup of what the command read before (no watch on a laptop)."""
-
-    objects: dict[ServerKey, Mapping[str, Any]] = field(default_factory=dict)
-    labels: dict[str, Mapping[str, str]] = field(default_factory=dict)
-
-    def server(self, key: ServerKey) -> Mapping[str, Any] | None:
-        return self.objects.get(key)
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
-        return self.labels.get(namespace)
-
-    def health(self, key: ServerKey) -> ServerHealth | None:
-        return None  # the CLI never waits for a check: require_ready=False
 
 
 @dataclass

@@ -70,14 +70,17 @@ def settings_from_env() -> Any:
     from pydantic import ValidationError
 
     from langgraph_cron.core.settings import Settings
+    from langgraph_cron.core.webhook import WebhookSettings
 
     try:
+        WebhookSettings.from_env()
         return Settings.from_env()
     except ValidationError as exc:
+        prefix = "LGCRON_WEBHOOK_" if exc.title == WebhookSettings.__name__ else "LGCRON_"
         problems = []
         for error in exc.errors(include_url=False, include_input=False):
             field = str(error["loc"][0]) if error["loc"] else ""
-            problems.append(f"LGCRON_{field.upper()}: {error['msg'].removeprefix('Value error, ')}")
+            problems.append(f"{prefix}{field.upper()}: {error['msg'].removeprefix('Value error, ')}")
         raise CliError("invalid setting: " + "; ".join(problems), EXIT_USAGE) from None
     except ValueError as exc:  # from_env's own checks name their variable and quote no secret
         raise CliError(f"invalid setting: {exc}", EXIT_USAGE) from None

@@ -209,6 +209,31 @@ class KubeClient:
             raise SecretNotFound(f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(encoded).decode().strip()
 
+    # The webhook's TLS Secret (engine/webhook_tls.py): the whole object, so a replace can carry its
+    # resourceVersion and lose a race to another replica instead of overwriting its CA.
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    async def create_secret(self, secret: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a Secret; None when one of that name exists already (409)."""
+        try:
+            return await self._request("POST", f"/api/v1/namespaces/{secret['metadata']['namespace']}/secrets", secret)
+        except KubernetesApiError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def replace_secret(self, secret: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace a Secret at its resourceVersion; None when it changed meanwhile (409)."""
+        meta = secret["metadata"]
+        try:
+            return await self._request("PUT", f"/api/v1/namespaces/{meta['namespace']}/secrets/{meta['name']}", secret)
+        except KubernetesApiError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
     async def create_job(self, job: dict[str, Any]) -> None:
         """Create a Job; one of that name existing already is no error (a trigger retried)."""
         try:

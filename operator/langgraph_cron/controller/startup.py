@@ -13,7 +13,7 @@ from langgraph_cron.clients import metrics
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.events import EventPoster
 from langgraph_cron.clients.kube import KubeClient
-from langgraph_cron.controller import kopf_patches
+from langgraph_cron.controller import admission, kopf_patches
 from langgraph_cron.controller.diffbase import (
     StatusDigestDiffBaseStorage,
     progress_storage,
@@ -23,6 +23,8 @@ from langgraph_cron.controller.registry import BodyRegistry
 from langgraph_cron.controller.writer import Writer
 from langgraph_cron.core.connections import ServerDirectory
 from langgraph_cron.core.settings import Settings
+from langgraph_cron.core.webhook import WebhookSettings
+from langgraph_cron.engine.admission import Admission
 from langgraph_cron.engine.runtime import FINALIZER, Runtime
 from langgraph_cron.engine.service import CronService
 
@@ -59,6 +61,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     memo.runtime = Runtime(service, kube, Writer(kube, EventPoster(kube)), memo.registry,
                            clusterwide=settings.peering.clusterwide)
     memo.http = http
+    # The validating webhook (controller/admission.py): the checks reconcile runs, at apply time.
+    memo.admission = Admission(config, kube)
+    await admission.configure(settings, WebhookSettings.from_env(), kube)
     logger.info("lgcron operator started: default server %s, resync every %ss",
                 config.server_url or "(none)", config.resync_interval)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -153,6 +153,24 @@ class NoServers:
 
     def health(self, key: ServerKey) -> ServerHealth | None:
         return None
+
+
+@dataclass
+class StaticServers:
+    """A ServerLookup of objects read just before, with no watch: the CLI on a laptop, the admission
+    webhook on a replica whose watches are paused."""
+
+    objects: dict[ServerKey, Mapping[str, Any]] = field(default_factory=dict)
+    labels: dict[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def server(self, key: ServerKey) -> Mapping[str, Any] | None:
+        return self.objects.get(key)
+
+    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
+        return self.labels.get(namespace)
+
+    def health(self, key: ServerKey) -> ServerHealth | None:
+        return None  # never waits for a check: resolve with require_ready=False
 
 
 class ServerDirectory:
