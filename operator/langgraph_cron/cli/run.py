@@ -55,6 +55,9 @@ def command(args: argparse.Namespace) -> int:
     settings = settings_from_env()  # what the operator's start-up reads: wrong here, wrong there
     if settings.ca_bundle and not os.access(settings.ca_bundle, os.R_OK):
         raise CliError(f"invalid setting: LGCRON_CA_BUNDLE: cannot read {settings.ca_bundle}")
+    if args.namespace and not args.all_namespaces:
+        # The webhook reviews only what this operator watches (another may own the other namespaces).
+        os.environ.setdefault("LGCRON_WEBHOOK_NAMESPACES", ",".join(args.namespace))
     from langgraph_cron.controller import run  # kopf, and every handler registered
 
     try:

@@ -61,9 +61,28 @@ async def validate_server(body: kopf.Body, old: kopf.Body | None, memo: kopf.Mem
     _answer(await admission.review_server(body, old), warnings)
 
 
+# An AdmissionReview of an update carries the object twice; an object may be 1.5 MiB (etcd's limit).
+# aiohttp would refuse more than 1 MiB, and with failurePolicy Ignore a refused review admits the object.
+MAX_REVIEW_BYTES = 8 * 1024 * 1024
+
+
+class _RefusalsAreNotErrors(logging.Filter):
+    """kopf logs a handler's AdmissionError as an ERROR ("failed permanently"): for the webhook, a refused
+    apply is the product working, so it is logged at INFO, and the apiserver tells the user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.getMessage().startswith("Webhook '"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 class ServiceWebhookServer(kopf.WebhookServer):
     """kopf's server, announced to the apiserver through a Service (every replica behind it) when one
     is named, else at its URL (an apiserver outside the cluster)."""
+
+    @staticmethod
+    async def _serve(fn: Any, request: Any) -> Any:
+        return await kopf.WebhookServer._serve(fn, request.clone(client_max_size=MAX_REVIEW_BYTES))
 
     def __init__(self, *, service: tuple[str, str] | None, service_port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -90,6 +109,7 @@ class NoWebhookServer:
 
 async def configure(settings: kopf.OperatorSettings, webhook: WebhookSettings, kube: SecretStore) -> None:
     """kopf's admission settings for this operator: the server, its TLS, and the managed configuration."""
+    _configured.clear()
     if not webhook.enabled:
         settings.admission.server = NoWebhookServer()
         settings.admission.managed = None
@@ -123,6 +143,15 @@ async def configure(settings: kopf.OperatorSettings, webhook: WebhookSettings, k
 _configured: list[WebhookSettings] = []  # the settings of this process's webhook, once start-up has read them
 
 
+def _with_settings(hook: dict[str, Any], webhook: WebhookSettings) -> dict[str, Any]:
+    hook = {**hook, "failurePolicy": webhook.failure_policy, "timeoutSeconds": webhook.timeout_seconds}
+    selector = webhook.namespace_selector()
+    cluster_scoped = any(CLUSTER_SERVER_PLURAL in rule.get("resources", ()) for rule in hook.get("rules", ()))
+    if selector is not None and not cluster_scoped:
+        hook["namespaceSelector"] = selector
+    return hook
+
+
 def _install_overrides() -> None:
     try:  # kopf's internals: should a release move them, kopf's own defaults stay (Fail, 30 s)
         from kopf._core.engines import admission as kopf_admission
@@ -140,8 +169,7 @@ def _install_overrides() -> None:
         if not _configured:
             return hooks
         webhook = _configured[-1]
-        return [{**hook, "failurePolicy": webhook.failure_policy, "timeoutSeconds": webhook.timeout_seconds}
-                for hook in hooks]
+        return [_with_settings(hook, webhook) for hook in hooks]
 
     build_webhooks.lgcron_override = True  # type: ignore[attr-defined]
     kopf_admission.build_webhooks = build_webhooks  # type: ignore[assignment]
@@ -155,3 +183,4 @@ def _install_overrides() -> None:
 
 
 _install_overrides()
+logging.getLogger("kopf.objects").addFilter(_RefusalsAreNotErrors())

@@ -64,6 +64,14 @@ class WebhookSettings(BaseModel):
         ),
     )
 
+    namespaces: list[str] | None = Field(
+        default=None,
+        description=(
+            "LGCRON_WEBHOOK_NAMESPACES: comma-separated namespaces whose objects the webhook reviews (an operator "
+            "that watches only these; `lgcron run -n` sets it); unset: every namespace."
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
         env = os.environ if environ is None else environ
@@ -74,12 +82,22 @@ class WebhookSettings(BaseModel):
             "configuration": "LGCRON_WEBHOOK_CONFIGURATION", "cert_dir": "LGCRON_WEBHOOK_CERT_DIR",
             "tls_secret": "LGCRON_WEBHOOK_TLS_SECRET",
         }
-        settings = cls.model_validate({field: env[name] for field, name in names.items() if env.get(name)})
+        values: dict[str, object] = {field: env[name] for field, name in names.items() if env.get(name)}
+        if env.get("LGCRON_WEBHOOK_NAMESPACES"):
+            values["namespaces"] = [n.strip() for n in env["LGCRON_WEBHOOK_NAMESPACES"].split(",") if n.strip()]
+        settings = cls.model_validate(values)
         for field, name in (("service", "LGCRON_WEBHOOK_SERVICE"), ("tls_secret", "LGCRON_WEBHOOK_TLS_SECRET")):
             value = getattr(settings, field)
             if value is not None and not _is_namespaced_name(value):
                 raise ValueError(f"{name} must be NAMESPACE/NAME, got {value!r}")
         return settings
+
+    def namespace_selector(self) -> dict[str, object] | None:
+        """The webhooks' namespaceSelector: only the namespaces this operator watches, when it names them."""
+        if not self.namespaces:
+            return None
+        return {"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(self.namespaces)}]}
 
     @property
     def enabled(self) -> bool:
