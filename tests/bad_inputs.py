@@ -29,6 +29,7 @@ pins it too.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -446,12 +447,14 @@ class ServerCase:
     spec: dict[str, Any]
     field: str
     schema_rejects: bool = False
+    cel_rejects: bool = False
 
 
 SERVER_CASES: list[ServerCase] = [
     ServerCase("url-missing", "LangGraphServer", {}, "spec.url", schema_rejects=True),
     ServerCase("url-no-scheme", "LangGraphServer", {"url": "agents.example.com"}, "spec.url", schema_rejects=True),
-    ServerCase("url-with-credentials", "LangGraphServer", {"url": "https://u:p@agents.example.com"}, "spec.url"),
+    ServerCase("url-with-credentials", "LangGraphServer", {"url": "https://u:p@agents.example.com"}, "spec.url",
+               cel_rejects=True),
     ServerCase("url-bad-port", "ClusterLangGraphServer", {"url": "https://agents.example.com:99999"}, "spec.url"),
     ServerCase("secret-ref-without-key", "LangGraphServer",
                {"url": "https://a.example.com", "apiKeySecretRef": {"name": "k"}}, "spec.apiKeySecretRef.key",
@@ -480,3 +483,76 @@ SERVER_CASES: list[ServerCase] = [
                {"url": "https://a.example.com", "conditions": {"namespaces": ["a"]}}, "spec.conditions",
                schema_rejects=True),
 ]
+
+
+# ---------------------------------------------------------------- the catalogue as a table (docs/bad-input.md)
+
+TABLE_FILE = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
+_TABLE_HEAD = """# The bad-input catalogue: what each level catches
+
+Generated from `tests/bad_inputs.py` by `python -m tests.bad_inputs --write`; `tests/unit/test_bad_input_catalogue.py`
+fails when the two differ. Every row is asserted by the tests at each level it names:
+
+* **lgcron validate**: offline, before a merge (`tests/operator/test_admission.py` and the unit tests);
+* **CRD**: the apiserver itself, also while the operator is down: the schema, its CEL rules (`core/rules.py`),
+  and kubectl's strict field validation for unknown fields (`tests/operator/test_bad_input.py`, real cluster);
+* **webhook**: the operator's admission webhook refuses with the sentence the condition would carry
+  (`tests/operator/test_admission.py`);
+* **status**: what reconcile reports when the object exists anyway (webhook off or `failurePolicy: Ignore` with
+  the operator down, or kmock): the Ready reason (`tests/operator/test_bad_input.py`).
+
+A user whose `kubectl apply` of a bad LangGraphCron succeeds has found a gap in this table.
+
+| case | spec (over a valid base) | lgcron validate | CRD (operator down) | webhook | status (Ready reason) |
+|---|---|---|---|---|---|
+"""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    text = text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return text.replace("|", "\\|")
+
+
+def _levels(case: Case) -> tuple[str, str, str, str]:
+    server_side = case.reason in ("ServerNotFound", "SecretNotFound", "ServerNotAllowed")
+    if case.ready:
+        return "ok", "admitted", "admitted", f"Ready ({case.reason})"
+    offline = "admitted (only the cluster knows)" if server_side else "refused"
+    if case.schema_prunes:
+        return "refused (unknown field)", "refused (strict fields; pruned without)", "-", "pruned, then Ready"
+    if case.schema_rejects:
+        return offline, "refused (schema)", "-", "-"
+    if case.cel_rejects:
+        return offline, "refused (CEL)", "-", "-"
+    webhook = {"ServerNotFound": "admitted, with a warning", "SecretNotFound": "admitted"}.get(case.reason, "refused")
+    return offline, "admitted", webhook, case.reason
+
+
+def catalogue_table() -> str:
+    rows = []
+    for case in CASES:
+        spec = {**case.spec, **{key: "(removed)" for key in case.drop}}
+        validate_level, crd, webhook, status = _levels(case)
+        rows.append(f"| `{case.name}` | `{_short(spec)}` | {validate_level} | {crd} | {webhook} | {status} |")
+    servers = ["", "Server objects (LangGraphServer, ClusterLangGraphServer):", "",
+               "| case | kind | spec | lgcron validate | CRD (operator down) | webhook | status |",
+               "|---|---|---|---|---|---|---|"]
+    for server in SERVER_CASES:
+        crd = "refused (schema)" if server.schema_rejects else "refused (CEL)" if server.cel_rejects else "admitted"
+        webhook = "-" if server.schema_rejects or server.cel_rejects else "refused"
+        status = "-" if server.schema_rejects or server.cel_rejects else "InvalidSpec"
+        servers.append(f"| `{server.name}` | {server.kind} | `{_short(server.spec)}` | refused | {crd} | {webhook} | "
+                       f"{status} |")
+    return _TABLE_HEAD + "\n".join(rows) + "\n" + "\n".join(servers) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--write"]:
+        TABLE_FILE.parent.mkdir(exist_ok=True)
+        TABLE_FILE.write_text(catalogue_table())
+        print(f"wrote {TABLE_FILE}")
+    else:
+        sys.stdout.write(catalogue_table())

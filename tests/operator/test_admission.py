@@ -28,10 +28,11 @@ from kube_test_api import REAL_CLUSTER, api_path, ensure_crds
 from langgraph_cron.clients.devserver import free_port
 from langgraph_cron.core import rules
 from langgraph_cron.core.files import validate
+from langgraph_cron.core.connections import parse_server_spec
 from langgraph_cron.core.spec import InvalidSpec, parse_spec
 from operator_helpers import condition, wait_until
 
-from tests.bad_inputs import CASES, Case
+from tests.bad_inputs import CASES, SERVER_CASES, Case
 
 pytestmark = [
     pytest.mark.operator,
@@ -161,6 +162,35 @@ async def test_every_catalogued_case_is_refused_at_apply_with_the_reason_lgcron_
                     problems[case.name] = f"want admitted, got {status}: {message[:300]}"
                 if offline:
                     problems[case.name] = f"lgcron validate refuses an admitted case: {offline}"
+    assert not problems, "\n".join(f"{name}: {text}" for name, text in problems.items())
+
+
+async def test_every_catalogued_server_object_is_refused_at_apply(kube, operator, webhook):
+    problems: dict[str, str] = {}
+    async with operator():
+        await _wait_for_configuration(kube, webhook)
+        await _until_admission_answers(kube)
+        for case in SERVER_CASES:
+            cluster = case.kind == "ClusterLangGraphServer"
+            plural = "clusterlanggraphservers" if cluster else "langgraphservers"
+            body = {"apiVersion": "lgcron.io/v1alpha1", "kind": case.kind, "spec": case.spec,
+                    "metadata": {"name": f"{kube.namespace}-{case.name}" if cluster else case.name}}
+            path = api_path("lgcron.io/v1alpha1", plural, None if cluster else kube.namespace)
+            try:
+                await kube.call("POST", path, body, query={"dryRun": "All", "fieldValidation": "Strict"})
+                status, message = 201, ""
+            except kubernetes.client.ApiException as exc:
+                status, message = exc.status, exc.body or ""
+            try:
+                parse_server_spec(body)
+                expected = None
+            except InvalidSpec as exc:
+                expected = str(exc)
+            if case.schema_rejects or case.cel_rejects:
+                if status not in (400, 422) or case.field.removeprefix("spec.").split("[")[0] not in message:
+                    problems[case.name] = f"want the CRD's refusal naming {case.field}, got {status}: {message[:300]}"
+            elif expected is None or f"denied the request: {expected}" not in message:
+                problems[case.name] = f"want the webhook's refusal {expected!r}, got {status}: {message[:300]}"
     assert not problems, "\n".join(f"{name}: {text}" for name, text in problems.items())
 
 

@@ -22,8 +22,10 @@ from tests.bad_inputs import (
     CASES_BY_NAME,
     SERVER_CASES,
     SERVER_CRD_FILES,
+    TABLE_FILE,
     THREAD,
     base_spec,
+    catalogue_table,
     crd_openapi_schema,
     crd_schema_verdict,
     spec_fields,
@@ -206,3 +208,7 @@ def test_the_server_catalogue_covers_every_server_spec_field():
         top = [f for f in spec_fields(crd_openapi_schema(path)) if "." not in f and f != "caBundle"]
         missing = [f for f in top if not any(c == f or c.startswith(f + ".") for c in covered)]
         assert not missing, f"{kind} fields without a bad-input case: {missing}"
+
+
+def test_the_catalogue_table_in_docs_is_generated_from_the_catalogue():
+    assert TABLE_FILE.read_text() == catalogue_table(), "run: python -m tests.bad_inputs --write"
