@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+import langgraph_cron
 from langgraph_cron.core import crd as crd_module
 from langgraph_cron.core.crd import all_crds, render_helm_crd_template
 
@@ -21,7 +21,7 @@ from tests.packaging import gotemplate
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "langgraph-cron-operator"
 TEMPLATES = sorted(p for p in (CHART / "templates").rglob("*") if p.is_file())
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+VERSION = langgraph_cron.__version__  # the one place (pyproject reads it too)
 
 
 def _values() -> dict:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import tomllib
 from pathlib import Path
 
 import helm_python as helm  # helm-python-sdk, in the test extra
 import pytest
 import yaml
+import langgraph_cron
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "langgraph-cron-operator"
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+VERSION = langgraph_cron.__version__  # the one place (pyproject reads it too)
 IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{VERSION}"
 LIVENESS = "--liveness=http://0.0.0.0:8080/healthz"
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+import langgraph_cron
 from langgraph_cron.core.crd import all_crds
 
 ROOT = Path(__file__).resolve().parents[2]
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+VERSION = langgraph_cron.__version__  # the one place (pyproject reads it too)
 IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{VERSION}"
 
 
