@@ -73,3 +73,35 @@ def test_triggers_are_handled_once_and_refused_when_the_cron_may_not_run():
     assert "expired" in trigger_refusal(spec(endTime="2020-01-01T00:00:00Z"), None, NOW)
     stopped = apply_controls(spec(maxRuns=1), status(runs={"succeeded": 1}), generation=1, annotations={}, now=NOW)
     assert "RunBudgetExhausted" in trigger_refusal(spec(maxRuns=1), stopped.stopped, NOW)
+
+
+# ---------------------------------------------------------------- a start or a takeover: settled by its status
+
+
+def _settled_status(**changes):
+    from langgraph_cron.core.models import Condition, LangGraphCronStatus
+
+    status = LangGraphCronStatus(observed_generation=3, cron_id="c-1", conditions=[
+        Condition(type="Ready", status="True", reason="Scheduled")])
+    return status.model_copy(update=changes)
+
+
+def test_a_resource_in_sync_by_its_status_is_left_to_the_first_pass():
+    from langgraph_cron.core.runcontrol import settled_by_its_status
+
+    assert settled_by_its_status(_settled_status(), 3, {})
+
+
+def test_anything_pending_or_unfinished_is_reconciled_on_its_own():
+    from langgraph_cron.core.models import Condition, TriggerState
+    from langgraph_cron.core.runcontrol import RESUME_ANNOTATION, TRIGGER_ANNOTATION, settled_by_its_status
+
+    assert not settled_by_its_status(_settled_status(), 4, {})  # a spec change it has not seen
+    assert not settled_by_its_status(_settled_status(cron_id=None, create_sent=True), 3, {})  # a create in doubt
+    failing = _settled_status(conditions=[Condition(type="Ready", status="False", reason="ServerUnavailable")])
+    assert not settled_by_its_status(failing, 3, {})
+    assert not settled_by_its_status(_settled_status(), 3, {TRIGGER_ANNOTATION: "now"})
+    handled = _settled_status(last_trigger=TriggerState(value="now"))
+    assert settled_by_its_status(handled, 3, {TRIGGER_ANNOTATION: "now"})
+    assert not settled_by_its_status(_settled_status(), 3, {RESUME_ANNOTATION: "please"})
+    assert settled_by_its_status(_settled_status(last_resume="please"), 3, {RESUME_ANNOTATION: "please"})

@@ -10,7 +10,7 @@ import kopf
 from langgraph_cron.controller.registry import slim_body
 from langgraph_cron.core.cronjob import NAME_LABEL, UID_LABEL
 from langgraph_cron.core.models import GROUP, PLURAL, VERSION
-from langgraph_cron.engine.passes import start_passes
+from langgraph_cron.engine.passes import start_passes, verify_in_bulk
 from langgraph_cron.engine.runtime import Runtime
 from langgraph_cron.engine.service import SLOW_RETRY_SECONDS
 
@@ -20,9 +20,12 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+async def reconcile_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: kopf.Reason,
+                         **_: Any) -> None:
     runtime: Runtime = memo.runtime
     obj = runtime.cron_object(body)
+    if reason == kopf.Reason.RESUME and retry == 0 and verify_in_bulk(runtime, obj):
+        return  # a start or a takeover: its status says in sync, so the first pass verifies it with its peers
     result = await runtime.reconcile(obj, retry)
     runtime.writer.into_handler_patch(patch, obj, result, body)
     if result.retry_after is not None:

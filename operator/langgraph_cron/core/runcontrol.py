@@ -126,6 +126,23 @@ def pending_trigger(annotations: Mapping[str, str], status: LangGraphCronStatus)
     return value
 
 
+def settled_by_its_status(status: LangGraphCronStatus, generation: int | None, annotations: Mapping[str, str]) -> bool:
+    """Whether a resource's own status says its cron was in sync and nothing waits for a reconcile: Ready
+    for this generation, a cron id, no trigger or resume value unhandled. On a restart or a takeover such
+    a resource is verified by the first batched pass with its peers (one paged search per server), not by
+    a search of its own. A create that may have been sent without its id recorded (status.createSent
+    true, no cronId) is not settled: only its own search can find that cron."""
+    ready = status.condition("Ready")
+    if ready is None or ready.status != "True" or status.observed_generation != generation:
+        return False
+    if status.cron_id is None and status.cron_job_name is None:
+        return False
+    if pending_trigger(annotations, status) is not None:
+        return False
+    resume = annotations.get(RESUME_ANNOTATION)
+    return resume is None or resume == status.last_resume
+
+
 def trigger_thread_id(uid: str, value: str) -> str:
     """The thread of a stateless cron's triggered run: the same for the same resource and value."""
     return str(uuid.uuid5(_TRIGGER_THREADS, f"{uid}/{value}"))

@@ -70,6 +70,11 @@ class Runtime:
         self.held_servers: dict[Any, int] = {}  # server key -> crons holding its deletion, as last said
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self._requeues: set[asyncio.Task[Any]] = set()
+        # One batched pass at a time (the periodic one, and the first one after a start or a takeover).
+        self.pass_lock = asyncio.Lock()
+        # Resources resumed in sync, left to the first pass (engine/passes.py: verify_in_bulk).
+        self.awaiting_first_pass: set[str] = set()
+        self.last_resumed: float = 0.0
 
     def cron_object(self, body: Any) -> CronObject:
         return CronObject.from_body(body, cluster=self.service.settings.cluster_id)
