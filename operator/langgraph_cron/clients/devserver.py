@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,10 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class StartAborted(RuntimeError):
+    """`AgentServerProcess.start()` gave up because `stop()` was called meanwhile."""
 
 
 class AgentServerProcess:
@@ -49,6 +54,10 @@ class AgentServerProcess:
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
         self._proc: subprocess.Popen | None = None
+        # start() may run in a worker thread (`lgcron demo`) while stop() comes from another: the lock
+        # orders them, and each stop() bumps the generation, so a start() in progress sees it and gives up.
+        self._lock = threading.Lock()
+        self._generation = 0
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")}
@@ -77,24 +86,32 @@ class AgentServerProcess:
 
         The "in-memory" server reloads what a graceful stop saved in the workdir; `fresh=True`
         deletes that first, so the server comes back with no crons, threads or runs.
+
+        A `stop()` from another thread while this waits stops the process it started and makes this
+        raise `StartAborted` within about a second. (A stop() that comes before start() has begun
+        stops nothing: whoever calls both from different threads waits for start() to end, then stops.)
         """
-        if self.is_running:
-            return self
-        if fresh:
-            shutil.rmtree(self.workdir / ".langgraph_api", ignore_errors=True)
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n===== start {time.strftime('%H:%M:%S')} port {self.port} =====\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "langgraph_api.server:app",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stop() reaches any children
-            )
+        with self._lock:
+            if self.is_running:
+                return self
+            if fresh:
+                shutil.rmtree(self.workdir / ".langgraph_api", ignore_errors=True)
+            generation = self._generation
+            with open(self.log_path, "ab") as log:
+                log.write(f"\n===== start {time.strftime('%H:%M:%S')} port {self.port} =====\n".encode())
+                log.flush()
+                proc = self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", "langgraph_api.server:app",
+                     "--host", "127.0.0.1", "--port", str(self.port)],
+                    cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stop() reaches any children
+                )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"Agent Server exited with {self._proc.returncode} during startup:\n{self.log_tail()}")
+            if self._generation != generation or proc.poll() is not None:
+                if self._generation != generation:  # stopped by stop(), maybe already dead of its signal
+                    raise StartAborted("the Agent Server was stopped while it was starting")
+                raise RuntimeError(f"Agent Server exited with {proc.returncode} during startup:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/ok", timeout=1.0).status_code == 200:
                     return self
@@ -112,7 +129,9 @@ class AgentServerProcess:
         (SIGKILL) simulates a crash: with periodic persistence disabled nothing is saved, so the
         next start restores the last graceful save (or nothing), losing everything since.
         """
-        proc, self._proc = self._proc, None
+        with self._lock:
+            self._generation += 1  # a start() in progress gives up
+            proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
         steps = ((signal.SIGKILL, 5.0),) if kill else ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0))
