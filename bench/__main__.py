@@ -377,7 +377,13 @@ def main() -> None:
                              "(the default otherwise), or the cluster in $KUBECONFIG")
     parser.add_argument("--real-cluster", action="store_const", const="kubeconfig", dest="kube",
                         help="same as --kube kubeconfig")
+    starts = parser.add_mutually_exclusive_group()
+    for scenario in ("restart", "failover", "cold-start"):
+        starts.add_argument(f"--{scenario}", action="store_const", const=scenario, dest="lifecycle",
+                            help=f"measure a {scenario} instead (bench/lifecycle.py)")
     args = parser.parse_args()
+    if args.lifecycle and args.kube == "emulator":
+        parser.error(f"--{args.lifecycle} runs on a real Kubernetes API: set KUBEBUILDER_ASSETS or use --kube kubeconfig")
     if args.kube == "kubeconfig" and not os.environ.get("KUBECONFIG"):
         parser.error("--kube kubeconfig needs KUBECONFIG")
     if args.kube == "control-plane" and not os.environ.get("KUBEBUILDER_ASSETS"):
@@ -386,7 +392,12 @@ def main() -> None:
         # uvloop, like the operator: the emulator and the load generator share the 2 cores with the
         # system measured, and uvloop's sockets cost less CPU than asyncio's.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(run(args))
+            if args.lifecycle:
+                from bench.lifecycle import run_lifecycle
+
+                runner.run(run_lifecycle(args))
+            else:
+                runner.run(run(args))
     except KeyboardInterrupt:
         print("interrupted; everything was stopped", file=sys.stderr)
 

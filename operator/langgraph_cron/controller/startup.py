@@ -12,7 +12,7 @@ import prometheus_client
 from langgraph_cron.clients import metrics
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.events import EventPoster
-from langgraph_cron.clients.kube import KubeClient
+from langgraph_cron.clients.kube import KubeClient, KubernetesApiError
 from langgraph_cron.controller import admission, kopf_patches
 from langgraph_cron.controller.diffbase import (
     StatusDigestDiffBaseStorage,
@@ -38,13 +38,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     settings.persistence.progress_storage = progress_storage()
     settings.persistence.diffbase_storage = StatusDigestDiffBaseStorage()
     config = Settings.from_env()
+    # How soon a standby replica takes over (kopf's default, 60 s, would leave crons unwatched for a minute).
+    settings.peering.lifetime = config.peering_lifetime
     kube = KubeClient(lambda: connection_info(logger))
     if "LGCRON_CLUSTER_ID" not in os.environ:
-        cluster = await kube.namespace_uid("kube-system")
-        if cluster is None:
-            logger.warning("cannot read namespace kube-system; tagging crons with cluster %r", config.cluster_id)
-        else:
-            config = config.model_copy(update={"cluster_id": cluster})
+        config = config.model_copy(update={"cluster_id": await read_cluster_id(kube)})
     if config.insecure_skip_verify:
         logger.warning("LGCRON_INSECURE_SKIP_VERIFY is set: TLS certificates of Agent Servers are NOT verified")
     http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout,
@@ -66,6 +64,32 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     await admission.configure(settings, WebhookSettings.from_env(), kube)
     logger.info("lgcron operator started: default server %s, resync every %ss",
                 config.server_url or "(none)", config.resync_interval)
+
+
+class ClusterIdUnreadable(kopf.PermanentError):
+    """The cluster id could not be read: start-up stops. A made-up id would make this cluster's crons
+    look like another's (or like every other cluster's that could not read its own) to the garbage
+    collection and `lgcron audit`. `status`: the HTTP status of the refusal, 0 when nothing answered."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def read_cluster_id(kube: KubeClient) -> str:
+    """The UID of namespace kube-system: the `lgcron.io/cluster` tag on every cron (LGCRON_CLUSTER_ID
+    overrides it). ClusterIdUnreadable, one line saying what to grant or set, when it cannot be read."""
+    fix = "grant get on namespaces/kube-system (the manifests' and the chart's RBAC do), or set LGCRON_CLUSTER_ID"
+    try:
+        namespace = await kube.get_namespace("kube-system")
+    except KubernetesApiError as exc:
+        raise ClusterIdUnreadable(f"cannot read the cluster id (the UID of namespace kube-system): {exc}; {fix}",
+                                  exc.status) from None
+    uid = ((namespace or {}).get("metadata") or {}).get("uid")
+    if not uid:
+        raise ClusterIdUnreadable("cannot read the cluster id: namespace kube-system "
+                                  f"{'has no uid' if namespace else 'does not exist'}; {fix}", 404)
+    return str(uid)
 
 
 @kopf.on.login()

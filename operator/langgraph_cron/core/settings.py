@@ -88,6 +88,17 @@ class Settings(BaseModel):
         ),
     )
 
+    peering_lifetime: int = Field(
+        default=15,
+        ge=5,
+        le=600,
+        description=(
+            "LGCRON_PEERING_LIFETIME: seconds a replica's peering record lives without a keep-alive (kopf's "
+            "peering.lifetime; its default is 60). A standby takes over at most this long after the active "
+            "replica is lost; each replica writes its keep-alive 5-10 s before it runs out."
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -114,6 +125,7 @@ class Settings(BaseModel):
             "gc_interval": env.get("LGCRON_GC_INTERVAL") or None,
             "gc_min_age": env.get("LGCRON_GC_MIN_AGE") or None,
             "missed_run_grace": env.get("LGCRON_MISSED_RUN_GRACE") or None,
+            "peering_lifetime": env.get("LGCRON_PEERING_LIFETIME") or None,
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 
