@@ -86,6 +86,7 @@ def test_package_data_ships_the_examples():
 def test_the_wheel_carries_the_examples(tmp_path):
     """Built as an install builds it: the wheel holds every packaged example, so an installed
     `lgcron demo` finds them wherever it runs."""
+    pytest.importorskip("setuptools", reason="builds the wheel offline with this venv's setuptools (no build isolation)")
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):

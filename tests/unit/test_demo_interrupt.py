@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.agent_server, pytest.mark.timeout(180)]
+pytest.importorskip("langgraph_api", reason="the demo needs the `server` extra (the in-memory Agent Server)")
 
 MARKER = "LGCRON_DEMO_TEST_MARKER"
 STARTING = "starting the in-memory Agent Server"
