@@ -57,6 +57,7 @@ SERVER_OWNED_METADATA = ("name", "namespace", "uid", "creationTimestamp", "gener
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 JSON_PATCH_TYPE = "application/json-patch+json"
 NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # as the apiserver's generateName
+NAMESPACES = kmock.resource("v1/namespaces")
 SECRETS = kmock.resource("v1/secrets")  # made once: kmock.resource() costs a typing.Protocol check per call
 
 
@@ -146,6 +147,16 @@ class KubeEmulator(kmock.KubernetesEmulator):
     _watch_transports: set[asyncio.BaseTransport] = attrs.field(factory=set, init=False)
     _history_epoch: int = attrs.field(default=0, init=False)  # forget_history() ends the watches of older epochs
     expired_watches: int = attrs.field(default=0, init=False)  # 410 Gone answers sent to watches so far
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        # Every apiserver has kube-system from the start; its UID is the operator's cluster id, which
+        # start-up must read (controller/startup.py) unless LGCRON_CLUSTER_ID is set.
+        self._commit((NAMESPACES, None, "kube-system"), "ADDED", {
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "kube-system", "uid": str(uuid.uuid4()),
+                         "creationTimestamp": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        })
 
     # ------------------------------------------------------------ opt-in fault injection
 

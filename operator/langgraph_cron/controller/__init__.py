@@ -18,4 +18,4 @@ if "kopf" not in sys.modules and "kubernetes" not in sys.modules and not uses_cl
         del sys.modules["kubernetes"]
 
 # Importing these registers the handlers.
-from langgraph_cron.controller import admission, crons, servers, startup  # noqa: E402, F401
+from langgraph_cron.controller import admission, crons, health, servers, startup  # noqa: E402, F401

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 
 import kopf
 
-from langgraph_cron.controller import login
+from langgraph_cron.controller import login, startup
 
 # Why the operator cannot start, as `lgcron run` exits for it (the CLI's table: cli/errors.py).
 USAGE, REFUSED, UNREACHABLE = 2, 3, 4
@@ -28,12 +29,11 @@ class CannotStart(Exception):
 
 
 def check_credentials(namespaces: list[str] | None = None, *, timeout: float = 15.0) -> None:
-    """Kopf's own login, and two requests with it, before kopf runs (which would retry its start-up
+    """Kopf's own login, and three requests with it, before kopf runs (which would retry its start-up
     forever): CannotStart when there are no usable credentials, the API does not answer or refuses
-    them, the LangGraphCron CRD is not installed, or they may not list LangGraphCrons where the
-    operator watches (the first of `namespaces`; None: cluster-wide)."""
-    import os
-
+    them, the LangGraphCron CRD is not installed, they may not list LangGraphCrons where the
+    operator watches (the first of `namespaces`; None: cluster-wide), or the cluster id cannot be read
+    (kube-system's UID, unless LGCRON_CLUSTER_ID is set)."""
     try:
         info = login.connection_info()
     except Exception as exc:  # noqa: BLE001  kopf.LoginError, a missing or broken kubeconfig, a failing plugin
@@ -56,6 +56,10 @@ async def _probe(info: kopf.ConnectionInfo, timeout: float, namespace: str | Non
                 raise CannotStart(f"the Kubernetes API at {server} does not serve {GROUP}/{VERSION}: install the "
                                   "CRDs first (lgcron crd | kubectl apply -f -)")
             await kube.list_langgraphcrons(namespace, page_size=1, first_page_only=True)
+            if "LGCRON_CLUSTER_ID" not in os.environ:
+                await startup.read_cluster_id(kube)  # start-up reads it again; failing there is no one line
+    except startup.ClusterIdUnreadable as exc:
+        raise CannotStart(str(exc), UNREACHABLE if exc.status == 0 or exc.status >= 500 else REFUSED) from None
     except KubernetesApiError as exc:
         if exc.status == 0 or exc.status >= 500:
             raise CannotStart(f"cannot reach the Kubernetes API at {server}: {exc}", UNREACHABLE) from None
