@@ -90,3 +90,12 @@ def test_a_kubeconfig_that_needs_the_client_library_says_how_to_get_it(tmp_path,
     monkeypatch.setitem(sys.modules, "kubernetes", None)  # not installed (it is not a dependency of the image)
     with pytest.raises(kopf.LoginError, match="pip install kubernetes"):
         login.connection_info()
+
+
+def test_the_clis_kubeconfig_commands_without_the_client_library_name_the_extra(tmp_path, monkeypatch):
+    from langgraph_cron.clients.kubeconfig import KubeconfigError, load_endpoint
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    monkeypatch.setitem(sys.modules, "kubernetes", None)
+    with pytest.raises(KubeconfigError, match=r"langgraph-cron-operator\[kubeconfig\]"):
+        load_endpoint()

@@ -74,8 +74,9 @@ def load_endpoint(context: str | None = None) -> KubeconfigEndpoint:
     existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
     try:
         import kubernetes
-    except ImportError:  # pragma: no cover  (a dependency of the package)
-        raise KubeconfigError("the `kubernetes` package is not installed: pip install kubernetes") from None
+    except ImportError:  # not in the image: the kubeconfig extra (pyproject.toml), which the test extra includes
+        raise KubeconfigError("reading a kubeconfig needs the `kubernetes` package: "
+                              "pip install 'langgraph-cron-operator[kubeconfig]' (or pip install kubernetes)") from None
     config = kubernetes.client.Configuration()
     if not existing:
         if "KUBECONFIG" not in os.environ and _in_cluster():

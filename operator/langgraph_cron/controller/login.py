@@ -77,8 +77,8 @@ def connection_info(logger: logging.Logger | logging.LoggerAdapter = logger) -> 
             import kubernetes  # noqa: F401
         except ImportError:
             raise kopf.LoginError("this kubeconfig's user gets its token from a program or plugin (exec, "
-                                  "auth-provider or tokenFile), which needs the `kubernetes` package: "
-                                  "pip install kubernetes") from None
+                                  "auth-provider or tokenFile), which needs the `kubernetes` package: pip install "
+                                  "'langgraph-cron-operator[kubeconfig]' (or pip install kubernetes)") from None
         info = kopf.login_via_client(logger=logger, settings=settings)
     else:
         info = (kopf.login_with_service_account(logger=logger, settings=settings)
