@@ -18,6 +18,7 @@ from langgraph_cron.controller.diffbase import (
     StatusDigestDiffBaseStorage,
     progress_storage,
 )
+from langgraph_cron.controller.kube_session import gated_session
 from langgraph_cron.controller.login import connection_info
 from langgraph_cron.controller.registry import BodyRegistry
 from langgraph_cron.controller.writer import Writer
@@ -93,9 +94,10 @@ async def read_cluster_id(kube: KubeClient) -> str:
 
 
 @kopf.on.login()
-def login(logger: logging.Logger, **_: Any) -> kopf.ConnectionInfo:
-    """kopf's credentials are the operator's own client's: one rule for both (see login.py)."""
-    return connection_info(logger)
+async def login(logger: logging.Logger, **_: Any) -> kopf.AiohttpSession:
+    """kopf's credentials are the operator's own client's: one rule for both (see login.py), in a session
+    whose requests wait for a free slot (kube_session.py): a cold start's burst opens no 1,000 connections."""
+    return gated_session(connection_info(logger))
 
 
 @kopf.on.cleanup()
