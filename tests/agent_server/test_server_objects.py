@@ -229,7 +229,7 @@ async def test_server_ref_and_inline_server_are_mutually_exclusive(world, record
     result = await w.service.reconcile(cron({**CLUSTER_REF, "server": {"url": other_url}}))
     status, reason, message = ready_of(result)
     assert (status, reason) == ("False", "InvalidSpec")
-    assert "spec.serverRef and spec.server are mutually exclusive" in message
+    assert "spec.serverRef: mutually exclusive with spec.server" in message
     assert recorder.sent == []
 
 
