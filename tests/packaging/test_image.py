@@ -162,6 +162,19 @@ def test_image_holds_no_kubernetes_client_and_no_pip(image):
     assert image.size < 260e6, f"{image.size / 1e6:.0f} MB: was 221 MB with the stand-in base (374 MB with kubernetes)"
 
 
+def test_image_carries_this_checkouts_package(image):
+    """Every module of operator/langgraph_cron, byte for byte: no stale layer of an earlier build."""
+    import hashlib
+
+    script = ("import hashlib, json, pathlib, langgraph_cron; root = pathlib.Path(langgraph_cron.__file__).parent; "
+              "print(json.dumps({p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() "
+              "for p in root.rglob('*.py')}))")
+    in_image = json.loads(run_in_image(image, "python", "-c", script))
+    source = ROOT / "operator" / "langgraph_cron"
+    in_tree = {p.relative_to(source).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*.py")}
+    assert in_image == in_tree, sorted(set(in_image.items()) ^ set(in_tree.items()))[:10]
+
+
 def test_image_runs_as_a_numeric_non_root_user(image):
     uid, _, gid = image.user.partition(":")
     assert uid.isdigit() and int(uid) != 0 and (not gid or gid.isdigit()), image.user
