@@ -36,8 +36,9 @@ def test_validate_accepts_the_examples_and_prints_three_runs_each():
     result = lgcron("validate", "-f", str(EXAMPLES))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 3
-    assert all(line.count("Z") == 3 and "next runs:" in line for line in lines)
+    crons = [line for line in lines if ": LangGraphCron " in line]
+    assert len(crons) >= 3 and all(": ok (" in line for line in lines)
+    assert all(line.split("next runs: ")[1].count("Z") == 3 for line in crons)
 
 
 def test_validate_reports_file_document_and_field_and_fails(tmp_path):
@@ -58,9 +59,9 @@ def test_validate_reports_file_document_and_field_and_fails(tmp_path):
     """)
     result = lgcron("validate", "-f", str(path))
     assert result.returncode == 1
-    assert f"{path}:2: team-a/seconds-on-cronjob: spec.schedule:" in result.stderr
+    assert f"{path}#2 (line 5): LangGraphCron team-a/seconds-on-cronjob: spec.schedule:" in result.stderr
     assert "minute granularity" in result.stderr
-    assert f"{path}:3: default/fine: ok" in result.stdout
+    assert f"{path}#3 (line 10): LangGraphCron default/fine: ok" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -21,7 +21,8 @@ import kubernetes
 import pytest
 import yaml
 from kube_test_api import REAL_CLUSTER, KubeTestApi, api_path
-from langgraph_cron.core.files import load_documents, validate
+from langgraph_cron.core.files import validate
+from langgraph_cron.core.manifests import read_documents
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # The feature examples are the YAML files at the top of examples/ (a subfolder, such as a kustomize
@@ -74,9 +75,10 @@ def test_each_feature_has_its_example_file_saying_what_it_shows(name):
 def test_lgcron_validate_passes_every_example():
     report, errors = validate([EXAMPLES])
     assert errors == []
-    # Every LangGraphCron of every file is reported ok, once (other kinds are skipped).
-    expected = {f"{d.where}: {d.namespace}/{d.name}: ok" for d in load_documents([EXAMPLES])}
-    assert {line.split(" (", 1)[0] for line in report} == expected
+    # Every lgcron.io object of every file is reported ok, once (other kinds are skipped).
+    expected = {f"{d.where}: {d.kind} {d.object_name}: ok" for d in read_documents([EXAMPLES])
+                if d.api_version.startswith("lgcron.io/")}
+    assert {line.split(": ok ", 1)[0] + ": ok" for line in report} == expected
     assert len(report) == len(expected) >= len(FEATURES)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LGCRON_")}

@@ -71,7 +71,7 @@ def test_the_demo_skips_a_cron_that_names_its_own_server():
                                                      "server": {"url": "https://agents.example.com"}}})
     said: list[str] = []
     assert runnable([document], said.append) == []
-    assert said == [("skipping x.yaml:1 (elsewhere): it names its own Agent Server (spec.server); "
+    assert said == [("skipping x.yaml#1 (elsewhere): it names its own Agent Server (spec.server); "
                      "the demo runs crons on its local server only")]
 
 

@@ -55,3 +55,35 @@ def test_managed_resources_gauge_follows_each_resource_outcome():
     managed.forget("a")
     managed.forget("never-seen")
     assert [gauge(b, r) for b in ("agentServer", "cronJob") for r in ("true", "false")] == [0, 0, 2, 0]
+
+
+# ---------------------------------------------------------------- which field of an invalid expression
+
+
+@pytest.mark.parametrize(("expression", "field"), [
+    ("61 7 * * *", "the minute field '61' is out of range or malformed (0-59)"),
+    ("0 24 * * *", "the hour field '24' is out of range or malformed (0-23)"),
+    ("0 7 0 * *", "the day-of-month field '0' is out of range or malformed (1-31)"),
+    ("0 7 32 * *", "the day-of-month field '32' is out of range or malformed (1-31)"),
+    ("0 7 * 13 *", "the month field '13' is out of range or malformed (1-12 or JAN-DEC)"),
+    ("0 7 * FOO *", "the month field 'FOO' is out of range or malformed (1-12 or JAN-DEC)"),
+    ("0 7 * * 8", "the day-of-week field '8' is out of range or malformed (0-7 or SUN-SAT)"),
+    ("0 7 * * * 60", "the seconds field '60' is out of range or malformed (0-59)"),  # croniter: seconds last
+    ("*/0 7 * * *", "the minute field '*/0' is out of range or malformed (0-59)"),
+    ("61 25 * * *", ("the minute field '61' is out of range or malformed (0-59), "
+                     "and the hour field '25' is out of range or malformed (0-23)")),
+])
+def test_an_invalid_expression_names_the_field_croniter_refuses_and_its_range(expression, field):
+    assert not croniter.is_valid(expression)  # what the Agent Server checks
+    with pytest.raises(ValueError) as caught:
+        validate_schedule(expression)
+    assert str(caught.value) == f"invalid cron expression {expression!r}: {field}"
+
+
+def test_the_field_count_message_and_the_generic_one_stay():
+    with pytest.raises(ValueError, match=r"it has 3 fields; use five \(minute hour day-of-month month day-of-week\)"):
+        validate_schedule("1 2 3")
+    # Seven fields (croniter's year) name no field of five or six: the generic reason stays.
+    assert not croniter.is_valid("0 7 * * * 0 20x")
+    with pytest.raises(ValueError, match="a field is out of range or malformed$"):
+        validate_schedule("0 7 * * * 0 20x")

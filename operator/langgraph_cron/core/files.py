@@ -1,129 +1,209 @@
 """LangGraphCron YAML files without Kubernetes: lint them, or reconcile them straight into a server.
 
-`lgcron validate` is a pre-merge check for GitOps repositories; `lgcron apply` / `lgcron delete`
-(and `lgcron demo`) run the files through the same `CronService` the operator uses, with the
-identity tags `lgcron.io/namespace` + `lgcron.io/name` instead of a Kubernetes uid.
+`lgcron validate` is a pre-merge check for GitOps repositories: it gives each object of our group
+(LangGraphCron, LangGraphServer, ClusterLangGraphServer) the answer `kubectl apply` would get from a
+cluster, and skips every other kind. `lgcron apply` / `lgcron delete` (and `lgcron demo`) run the
+files' LangGraphCrons through the same `CronService` the operator uses, with the identity tags
+`lgcron.io/namespace` + `lgcron.io/name` instead of a Kubernetes uid.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import BaseModel, ValidationError
 
+from langgraph_cron.core.connections import parse_server_spec
+from langgraph_cron.core.manifests import (
+    Document,
+    FileError,
+    read_documents,
+    yaml_files,
+)
 from langgraph_cron.core.models import (
+    CLUSTER_SERVER_KIND,
     GROUP,
     KIND,
+    SERVER_KIND,
+    VERSION,
+    ClusterLangGraphServerSpec,
     LangGraphCronSpec,
     LangGraphCronStatus,
+    LangGraphServerSpec,
 )
 from langgraph_cron.core.objects import CronObject, Result
 from langgraph_cron.core.schedule import upcoming_runs
 from langgraph_cron.core.spec import Identity, InvalidSpec, effective, parse_spec
+from langgraph_cron.core.suggest import closest, explain_unknown_fields, unknown_field
 
+__all__ = ["Document", "FileError", "check", "cron_object", "load_documents", "status_table", "validate", "yaml_files"]
 
-class _KubectlYamlLoader(yaml.SafeLoader):
-    """YAML as kubectl reads it: an unquoted timestamp stays a string (the API gets the text)."""
-
-
-_KubectlYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+SERVED = f"{GROUP}/{VERSION}"
+KINDS = (KIND, SERVER_KIND, CLUSTER_SERVER_KIND)
+SPEC_MODELS: dict[str, type[BaseModel]] = {
+    KIND: LangGraphCronSpec, SERVER_KIND: LangGraphServerSpec, CLUSTER_SERVER_KIND: ClusterLangGraphServerSpec,
 }
-
-# Kubernetes object names: DNS-1123 subdomain (what `kubectl apply` would enforce).
+# A kind this much like one of ours (difflib, ignoring case) is a typo of it, whatever its apiVersion;
+# stricter than for fields, so that another project's kinds in a GitOps directory are never flagged.
+KIND_CUTOFF = 0.8
+# What kubectl's strict field validation accepts at the top of an object and in its metadata (ObjectMeta).
+TOP_LEVEL_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+METADATA_FIELDS = (
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation", "creationTimestamp",
+    "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences", "finalizers",
+    "managedFields",
+)
+# Kubernetes object names: DNS-1123 subdomain; namespaces: DNS-1123 label (what the apiserver enforces).
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class Document:
-    """One LangGraphCron document of a YAML file."""
-
-    path: Path
-    index: int  # 1-based position among the file's documents
-    body: dict[str, Any]
-
-    @property
-    def where(self) -> str:
-        return f"{self.path}:{self.index}"
-
-    @property
-    def name(self) -> str:
-        return str((self.body.get("metadata") or {}).get("name") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str((self.body.get("metadata") or {}).get("namespace") or "default")
-
-
-class FileError(Exception):
-    """A file that cannot be read or parsed; the message starts with its location."""
-
-
-def yaml_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-        elif path.exists():
-            yield path
-        else:
-            raise FileError(f"{path}: no such file or directory")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def load_documents(paths: Iterable[str | Path]) -> list[Document]:
     """LangGraphCron documents of the given files (directories recursively); other kinds are skipped."""
-    documents = []
-    for path in yaml_files(paths):
-        try:
-            loaded = list(yaml.load_all(path.read_text(), Loader=_KubectlYamlLoader))
-        except (OSError, yaml.YAMLError) as exc:
-            raise FileError(f"{path}: cannot parse YAML: {str(exc).splitlines()[0]}") from None
-        for index, body in enumerate(loaded, start=1):
-            if isinstance(body, dict) and body.get("kind") == KIND and str(body.get("apiVersion", "")).startswith(f"{GROUP}/"):
-                documents.append(Document(path, index, body))
-    return documents
+    return [d for d in read_documents(paths) if d.kind == KIND and d.api_version.startswith(f"{GROUP}/")]
+
+
+# ---------------------------------------------------------------- which of our kinds a document is
+
+
+def intended_kind(document: Document) -> str | None:
+    """The kind of ours a document is, or was meant to be (a typo of one); None for other groups' kinds."""
+    if document.kind in KINDS:
+        return document.kind
+    return closest(document.kind, KINDS, cutoff=KIND_CUTOFF)
+
+
+def is_ours(document: Document) -> bool:
+    return intended_kind(document) is not None or document.api_version.startswith(f"{GROUP}/")
+
+
+def kind_problems(document: Document) -> list[str]:
+    """Why kubectl would find no such kind ("no matches for kind"), saying what to write instead."""
+    kind, api_version, meant = document.kind, document.api_version, intended_kind(document)
+    problems = []
+    if meant is None:
+        problems.append(f"kind: {kind} is not a kind of {GROUP}; use {', '.join(KINDS[:-1])} or {KINDS[-1]}")
+    elif meant != kind:
+        problems.append(f"kind: {kind} is not a kind of {GROUP}; did you mean {meant}?")
+    if api_version != SERVED:
+        problems.append(f"apiVersion: {_version_problem(api_version, meant or kind)}; use {SERVED}")
+    return problems
+
+
+def _version_problem(api_version: str, kind: str) -> str:
+    if not api_version:
+        return "not set"
+    if api_version.startswith(f"{GROUP}/"):
+        return f"{api_version} is not served"
+    return f"{api_version} does not serve {kind}"
+
+
+# ---------------------------------------------------------------- checks of one object
 
 
 def check(document: Document) -> LangGraphCronSpec:
-    """The validated spec, or InvalidSpec naming the field (metadata.name included)."""
-    problems = []
-    if not _NAME.match(document.name):
-        problems.append(f"metadata.name: {document.name!r} is not a valid Kubernetes name (lowercase DNS-1123)")
+    """The validated spec of a LangGraphCron, or InvalidSpec naming the field (metadata.name included)."""
+    problems = _object_problems(document)
     try:
-        spec = parse_spec(document.body.get("spec"))
+        spec = parse_spec(_spec(document))
     except InvalidSpec as exc:
-        problems.append(str(exc))
+        problems.append(explain_unknown_fields(str(exc), LangGraphCronSpec))
     if problems:
         raise InvalidSpec("; ".join(problems))
     return spec
 
 
+def check_server(document: Document) -> LangGraphServerSpec | ClusterLangGraphServerSpec:
+    """The validated spec of a LangGraphServer or ClusterLangGraphServer, or InvalidSpec naming the field."""
+    problems = _object_problems(document)
+    model = SPEC_MODELS[document.kind]
+    try:
+        spec = parse_server_spec({**document.body, "spec": _spec(document)})
+        _check_types_strictly(model, _spec(document))
+    except InvalidSpec as exc:
+        problems.append(explain_unknown_fields(str(exc), model))
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    return spec
+
+
+def _spec(document: Document) -> dict[str, Any]:
+    spec = document.body.get("spec")
+    if spec is not None and not isinstance(spec, dict):
+        raise InvalidSpec(f"spec: must be an object (a YAML mapping), not {type(spec).__name__}")
+    return spec or {}
+
+
+def _check_types_strictly(model: type[BaseModel], raw: dict[str, Any]) -> None:
+    """The CRD schema's types, as parse_spec checks a cron's: parse_server_spec turns "30" into 30.0,
+    which the apiserver refuses (a string is not a number). Run after it, so only such types are left."""
+    try:
+        model.model_validate_json(json.dumps(raw), strict=True, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise InvalidSpec("; ".join(
+            "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]) + f": {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )) from None
+
+
+def _object_problems(document: Document) -> list[str]:
+    """What the apiserver refuses outside the spec: unknown fields (kubectl's strict field validation),
+    and names that are not DNS-1123. A ClusterLangGraphServer's namespace is ignored, as kubectl does."""
+    problems = [f"{key}: {unknown_field(key, TOP_LEVEL_FIELDS)}" for key in document.body if key not in TOP_LEVEL_FIELDS]
+    metadata = document.body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return [*problems, "metadata: must be an object (a YAML mapping)"]
+    problems += [f"metadata.{key}: {unknown_field(key, METADATA_FIELDS)}" for key in metadata or {}
+                 if key not in METADATA_FIELDS]
+    if not _NAME.match(document.name):
+        problems.append(f"metadata.name: {document.name!r} is not a valid Kubernetes name (lowercase DNS-1123)")
+    namespace = document.metadata.get("namespace")
+    if document.kind != CLUSTER_SERVER_KIND and namespace is not None and not _NAMESPACE.match(str(namespace)):
+        problems.append(f"metadata.namespace: {namespace!r} is not a valid namespace name "
+                        "(lowercase DNS-1123 label, at most 63 characters)")
+    return problems
+
+
+# ---------------------------------------------------------------- the report
+
+
 def validate(paths: Iterable[str | Path], now: datetime | None = None) -> tuple[list[str], list[str]]:
-    """(report lines, error lines): each valid resource with its next 3 runs; each error with its place."""
+    """(report lines, error lines): each valid object of our group, a cron with its next 3 runs; each
+    error as FILE#N (line L): KIND NAMESPACE/NAME: FIELD: REASON. Other groups' kinds are skipped."""
+    paths = list(paths)
     now = now or datetime.now(UTC)
     report, errors = [], []
-    documents = load_documents(paths)
-    for document in documents:
+    ours = [document for document in read_documents(paths) if is_ours(document)]
+    for document in ours:
+        label = f"{document.where}: {document.kind} {document.object_name}"
         try:
-            spec = check(document)
+            report.append(f"{label}: ok {_summary(document, now)}")
         except InvalidSpec as exc:
-            errors.append(f"{document.where}: {document.namespace}/{document.name or '?'}: {exc}")
-            continue
-        spread = effective(spec, document.namespace, document.name)
-        runs = ", ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in upcoming_runs(spread.schedule, spec.timezone, now))
-        zone = spec.timezone or "UTC"
-        schedule = f"; effective schedule {spread.schedule!r}" if spread.schedule != spec.schedule else ""
-        report.append(f"{document.where}: {document.namespace}/{document.name}: ok ({spec.backend}, {zone}){schedule}; "
-                      f"next runs: {runs}")
-    if not documents:
-        errors.append("no LangGraphCron documents found")
+            errors.append(f"{label}: {exc}")
+    if not ours:
+        errors.append(f"no {GROUP} documents found in {', '.join(str(path) for path in paths)}")
     return report, errors
+
+
+def _summary(document: Document, now: datetime) -> str:
+    """What follows "ok" for a valid object (never a secret); InvalidSpec when it is not valid."""
+    if problems := kind_problems(document):
+        raise InvalidSpec("; ".join(problems))
+    if document.kind == KIND:
+        return _cron_summary(document, check(document), now)
+    return f"({check_server(document).url})"
+
+
+def _cron_summary(document: Document, spec: LangGraphCronSpec, now: datetime) -> str:
+    spread = effective(spec, document.namespace, document.name)
+    runs = ", ".join(t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in upcoming_runs(spread.schedule, spec.timezone, now))
+    schedule = f"; effective schedule {spread.schedule!r}" if spread.schedule != spec.schedule else ""
+    return f"({spec.backend}, {spec.timezone or 'UTC'}){schedule}; next runs: {runs}"
 
 
 def cron_object(document: Document) -> CronObject:

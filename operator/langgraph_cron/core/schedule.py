@@ -93,7 +93,7 @@ def _schedule_problem(expression: str) -> str | None:
             f"it has {fields} fields; use five (minute hour day-of-month month day-of-week), "
             "a sixth for seconds, or a macro such as @hourly"
             if fields not in (5, 6, 7) and not expression.startswith("@")
-            else "a field is out of range or malformed"
+            else _culprit_fields(expression) or "a field is out of range or malformed"
         )
         return f"invalid cron expression {expression!r}: {hint}"
     # is_valid accepts dates that never exist ("0 0 31 2 *"): such a cron would sit forever unfired.
@@ -102,6 +102,25 @@ def _schedule_problem(expression: str) -> str | None:
     except CroniterBadDateError:
         return f"cron expression {expression!r} never fires (no matching date)"
     return None
+
+
+# What each field allows, by position (croniter's seconds field comes last), for the error message.
+_FIELD_RANGES = ["0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-7 or SUN-SAT", "0-59"]
+
+
+def _culprit_fields(expression: str) -> str | None:
+    """"the minute field '61' is out of range or malformed (0-59)" for each field croniter refuses on
+    its own (the others set to *); None when no field alone is wrong, or the expression is no 5 or 6
+    fields (then the generic reason stays)."""
+    fields = expression.split()
+    if len(fields) not in (5, 6):
+        return None
+    culprits = [
+        f"the {_FIELD_NAMES[index]} field {field!r} is out of range or malformed ({_FIELD_RANGES[index]})"
+        for index, field in enumerate(fields)
+        if not croniter.is_valid(" ".join(field if i == index else "*" for i in range(len(fields))))
+    ]
+    return ", and ".join(culprits) or None
 
 
 # The macros Kubernetes CronJobs understand (robfig/cron descriptors, minus @every and @reboot).
