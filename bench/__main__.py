@@ -355,7 +355,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--resources", type=int, default=1000, metavar="N", help="LangGraphCrons to create (1000)")
+    parser.add_argument("--resources", type=int, metavar="N", help="LangGraphCrons to create (1000; 200 with --admission)")
     parser.add_argument("--resync-interval", type=float, default=10.0, metavar="S", help="LGCRON_RESYNC_INTERVAL (10)")
     parser.add_argument("--concurrency", type=int, default=10, metavar="C",
                         help="concurrent creates/deletes of the resources, and of the baseline's crons (10)")
@@ -381,9 +381,11 @@ def main() -> None:
     for scenario in ("restart", "failover", "cold-start"):
         starts.add_argument(f"--{scenario}", action="store_const", const=scenario, dest="lifecycle",
                             help=f"measure a {scenario} instead (bench/lifecycle.py)")
+    starts.add_argument("--admission", action="store_true", help="measure the admission webhook's cost (bench/admission.py)")
     args = parser.parse_args()
-    if args.lifecycle and args.kube == "emulator":
-        parser.error(f"--{args.lifecycle} runs on a real Kubernetes API: set KUBEBUILDER_ASSETS or use --kube kubeconfig")
+    args.resources = args.resources or (200 if args.admission else 1000)
+    if (args.lifecycle or args.admission) and args.kube == "emulator":  # kmock has no admission chain either
+        parser.error(f"--{args.lifecycle or 'admission'} runs on a real Kubernetes API: set KUBEBUILDER_ASSETS or use --kube kubeconfig")
     if args.kube == "kubeconfig" and not os.environ.get("KUBECONFIG"):
         parser.error("--kube kubeconfig needs KUBECONFIG")
     if args.kube == "control-plane" and not os.environ.get("KUBEBUILDER_ASSETS"):
@@ -392,7 +394,11 @@ def main() -> None:
         # uvloop, like the operator: the emulator and the load generator share the 2 cores with the
         # system measured, and uvloop's sockets cost less CPU than asyncio's.
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            if args.lifecycle:
+            if args.admission:
+                from bench.admission import run_admission
+
+                runner.run(run_admission(args))
+            elif args.lifecycle:
                 from bench.lifecycle import run_lifecycle
 
                 runner.run(run_lifecycle(args))
