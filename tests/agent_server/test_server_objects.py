@@ -16,7 +16,8 @@ import httpx
 import pytest
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.kube import SecretNotFound
-from langgraph_cron.core.connections import ServerDirectory, ServerHealth, ServerKey
+from langgraph_cron.core.connections import ServerHealth, ServerKey
+from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.models import LangGraphCronStatus
 from langgraph_cron.core.objects import CronObject
 from langgraph_cron.core.settings import Settings

@@ -261,7 +261,8 @@ async def test_gc_searches_every_server_in_use_and_the_default_one(fake, http):
 
 async def test_gc_searches_the_servers_of_server_objects_with_their_own_key(fake, http):
     """A cron through a ClusterLangGraphServer: the GC searches that server's URL with that server's key."""
-    from langgraph_cron.core.connections import ServerDirectory, ServerKey
+    from langgraph_cron.core.connections import ServerKey
+    from langgraph_cron.core.server_lookup import ServerDirectory
 
     svc = service(http)
     directory = ServerDirectory()

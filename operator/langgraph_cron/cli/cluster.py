@@ -32,7 +32,8 @@ from langgraph_cron.clients.kubeconfig import (
     KubeconfigError,
     load_endpoint,
 )
-from langgraph_cron.core.connections import Connection, ServerKey, StaticServers
+from langgraph_cron.core.connections import Connection, ServerKey
+from langgraph_cron.core.server_lookup import StaticServers
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,

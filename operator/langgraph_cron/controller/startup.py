@@ -22,7 +22,7 @@ from langgraph_cron.controller.kube_session import gated_session
 from langgraph_cron.controller.login import connection_info
 from langgraph_cron.controller.registry import BodyRegistry
 from langgraph_cron.controller.writer import Writer
-from langgraph_cron.core.connections import ServerDirectory
+from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.webhook import WebhookSettings
 from langgraph_cron.engine.admission import Admission

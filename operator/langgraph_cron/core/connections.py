@@ -19,8 +19,9 @@ health is measured.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -37,6 +38,7 @@ from langgraph_cron.core.models import (
 from langgraph_cron.core.namespaces import namespace_allowed, uses_namespace_labels  # noqa: F401  (re-exported)
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import InvalidSpec, ServerNotAllowed
+from langgraph_cron.core.suggest import unknown_field_message
 
 # How many earlier URLs of a server object keep its key (for deleting crons still there).
 MAX_BOUND_URLS = 5
@@ -155,59 +157,6 @@ class NoServers:
         return None
 
 
-@dataclass
-class StaticServers:
-    """A ServerLookup of objects read just before, with no watch: the CLI on a laptop, the admission
-    webhook on a replica whose watches are paused."""
-
-    objects: dict[ServerKey, Mapping[str, Any]] = field(default_factory=dict)
-    labels: dict[str, Mapping[str, str]] = field(default_factory=dict)
-
-    def server(self, key: ServerKey) -> Mapping[str, Any] | None:
-        return self.objects.get(key)
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
-        return self.labels.get(namespace)
-
-    def health(self, key: ServerKey) -> ServerHealth | None:
-        return None  # never waits for a check: resolve with require_ready=False
-
-
-class ServerDirectory:
-    """The operator's ServerLookup: views of kopf's indexes of server objects and namespace labels
-    (kopf keeps them current and drops deleted objects), plus the checks this process made since (a
-    check is known here before its status write comes back through the watch)."""
-
-    def __init__(self) -> None:
-        # Set by the index handlers' first calls; a kopf index maps a key to a store of values.
-        self.indexes: dict[str, Any] = {}
-        self.checks: dict[ServerKey, ServerHealth] = {}
-
-    def _first(self, index_name: str, key: Any) -> Any:
-        index = self.indexes.get(index_name)
-        for value in (index.get(key, ()) if index is not None else ()):
-            return value
-        return None
-
-    def server(self, key: ServerKey) -> Mapping[str, Any] | None:
-        return self._first("cluster" if key.kind == CLUSTER_SERVER_KIND else "namespaced", key)
-
-    @property
-    def servers(self) -> dict[ServerKey, Mapping[str, Any]]:
-        found: dict[ServerKey, Mapping[str, Any]] = {}
-        for name in ("namespaced", "cluster"):
-            for key in list(self.indexes.get(name) or ()):
-                if (body := self._first(name, key)) is not None:
-                    found[key] = body
-        return found
-
-    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
-        return self._first("namespaces", namespace)
-
-    def health(self, key: ServerKey) -> ServerHealth | None:
-        return self.checks.get(key)
-
-
 # ---------------------------------------------------------------- namespace conditions
 
 
@@ -215,12 +164,17 @@ def parse_server_spec(body: Mapping[str, Any]) -> LangGraphServerSpec | ClusterL
     """The spec of a server object; InvalidSpec naming the field when it is wrong."""
     model = ClusterLangGraphServerSpec if body.get("kind") == CLUSTER_SERVER_KIND else LangGraphServerSpec
     try:
-        return model.model_validate(dict(body.get("spec") or {}), by_alias=True, by_name=False)
+        # Strict JSON validation by alias, as parse_spec: exactly what the CRD schema admits ("30" is no number).
+        return model.model_validate_json(json.dumps(dict(body.get("spec") or {})), strict=True, by_alias=True,
+                                         by_name=False)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False, include_input=False):
             path = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-            problems.append(f"{path}: {error['msg'].removeprefix('Value error, ')}")
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = unknown_field_message(model, tuple(error["loc"]))
+            problems.append(f"{path}: {message}")
         raise InvalidSpec("; ".join(problems)) from None
 
 

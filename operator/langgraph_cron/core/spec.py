@@ -16,6 +16,7 @@ from langgraph_cron.core.models import (
     nesting_depth,
 )
 from langgraph_cron.core.schedule import expand_spread, has_spread
+from langgraph_cron.core.suggest import unknown_field_message
 
 # Reserved metadata keys stamped on every cron, so a cron can always be traced to its resource
 # (and adopted after a crash) even when status.cronId was never written.
@@ -92,6 +93,8 @@ def parse_spec(raw: dict[str, Any] | None) -> LangGraphCronSpec:
         for error in exc.errors(include_url=False, include_input=False):
             loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
             message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":  # kubectl refuses it by name: say which field was meant
+                message = unknown_field_message(LangGraphCronSpec, loc)
             problems.setdefault(_field_path(loc), []).append(message)
         # A union field fails once per alternative: say them together ("... or ...").
         raise InvalidSpec(

@@ -21,12 +21,12 @@ from langgraph_cron.core.connections import (
     ServerKey,
     ServerNotFound,
     ServerNotReady,
-    StaticServers,
     resolve,
     server_connection,
     uses_namespace_labels,
 )
 from langgraph_cron.core.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_PLURAL, LangGraphCronSpec
+from langgraph_cron.core.server_lookup import StaticServers
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import InvalidSpec, parse_effective
 

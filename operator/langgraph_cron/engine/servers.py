@@ -21,7 +21,8 @@ from langgraph_cron.clients.agent_server import (
 )
 from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
 from langgraph_cron.core import connections
-from langgraph_cron.core.connections import ServerDirectory, ServerHealth, ServerKey
+from langgraph_cron.core.connections import ServerHealth, ServerKey
+from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
     CLUSTER_SERVER_PLURAL,
