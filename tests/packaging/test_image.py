@@ -106,6 +106,14 @@ class Image:
     size: int
     entrypoint: list[str]
     user: str
+    sources: dict[str, str]  # operator/langgraph_cron/**.py -> sha256, as the build started
+
+
+def package_hashes() -> dict[str, str]:
+    import hashlib
+
+    source = ROOT / "operator" / "langgraph_cron"
+    return {p.relative_to(source).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*.py")}
 
 
 def deployment_doc() -> dict[str, Any]:
@@ -136,7 +144,7 @@ def image(request: pytest.FixtureRequest) -> Image:
     base = subprocess.run(["bash", str(SCRIPT), "base"], capture_output=True, text=True, timeout=900, check=False)
     if base.returncode != 0:
         unavailable(f"no stand-in for the FROM image (bash scripts/image base): {base.stderr.strip()[-500:]}")
-    started = time.monotonic()
+    started, sources = time.monotonic(), package_hashes()
     built = subprocess.run(["bash", str(SCRIPT), "build", tag], capture_output=True, text=True, timeout=900, check=False)
     assert built.returncode == 0, built.stderr[-4000:]
     seconds = time.monotonic() - started
@@ -144,7 +152,8 @@ def image(request: pytest.FixtureRequest) -> Image:
     config = inspected.get("Config") or {}
     size = int(inspected["Size"])
     report(request, f"{tag}: {size / 1e6:.0f} MB ({size} bytes), built in {seconds:.0f}s")
-    return Image(tag=tag, size=size, entrypoint=config.get("Entrypoint") or [], user=config.get("User") or "")
+    return Image(tag=tag, size=size, entrypoint=config.get("Entrypoint") or [], user=config.get("User") or "",
+                 sources=sources)
 
 
 def run_in_image(image: Image, *command: str) -> str:
@@ -163,16 +172,16 @@ def test_image_holds_no_kubernetes_client_and_no_pip(image):
 
 
 def test_image_carries_this_checkouts_package(image):
-    """Every module of operator/langgraph_cron, byte for byte: no stale layer of an earlier build."""
-    import hashlib
-
+    """Every module of operator/langgraph_cron, byte for byte: no stale layer of an earlier build. (A file
+    edited while the image was built may match the tree of either side of the build.)"""
     script = ("import hashlib, json, pathlib, langgraph_cron; root = pathlib.Path(langgraph_cron.__file__).parent; "
               "print(json.dumps({p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() "
               "for p in root.rglob('*.py')}))")
     in_image = json.loads(run_in_image(image, "python", "-c", script))
-    source = ROOT / "operator" / "langgraph_cron"
-    in_tree = {p.relative_to(source).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*.py")}
-    assert in_image == in_tree, sorted(set(in_image.items()) ^ set(in_tree.items()))[:10]
+    before, after = image.sources, package_hashes()
+    assert set(in_image) in (set(before), set(after)), sorted(set(in_image) ^ set(after))
+    stale = sorted(name for name, digest in in_image.items() if digest not in (before.get(name), after.get(name)))
+    assert not stale, f"the image's copies differ from the checkout's: {stale}"
 
 
 def test_image_runs_as_a_numeric_non_root_user(image):
@@ -199,7 +208,7 @@ class PodRunner:
         for item in container.get("env") or []:
             source = item.get("valueFrom")
             if source is None:
-                env[item["name"]] = str(item.get("value", ""))
+                env[item["name"]] = expand(str(item.get("value", "")), env)
             elif "fieldRef" in source:
                 path = source["fieldRef"]["fieldPath"]
                 if path == "metadata.name":
@@ -251,6 +260,12 @@ class PodRunner:
         if container.get("command"):
             run += ["--entrypoint", json.dumps(container["command"])]
         return [*run, container.get("image") or self.image.tag, *(container.get("args") or [])]
+
+
+def expand(value: str, defined: dict[str, str]) -> str:
+    """kubelet's `$(VAR)`: an earlier variable of the container (an unknown one stays as written); `$$` is `$`."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+                  lambda m: "$" if m[0] == "$$" else defined.get(m[1], m[0]), value)
 
 
 def service_account_dir(base: Path, token: str, ca: Path, namespace: str) -> Path:
@@ -367,6 +382,9 @@ def operator(image, cluster, agent_server, tmp_path_factory) -> Iterator[Operato
     assert args != container["args"], "the Deployment's args have a --liveness URL"
     liveness = urllib.parse.urlsplit([a for a in args if a.startswith("http")][0])
     env = {**runner.env(container, {}), "LGCRON_SERVER_URL": agent_server.url, "PYTHONPROFILEIMPORTTIME": "1"}
+    for name in ("LGCRON_WEBHOOK_PORT", "LGCRON_METRICS_PORT"):  # other listening ports, on the host's network too
+        if env.get(name):
+            env[name] = str(free_port())
     name = pod_name("lgcron-image-operator")
     run = runner.args(pod_spec, {**container, "args": args}, env, name)
     podman(run[0], "--detach", *run[1:])
@@ -378,8 +396,10 @@ def operator(image, cluster, agent_server, tmp_path_factory) -> Iterator[Operato
 
 
 def test_liveness_answers_200_once_the_operator_is_connected(operator):
-    status = wait_until("/healthz 200", lambda: operator.healthz() == 200 or None, timeout=90)
-    assert status
+    try:
+        wait_until("/healthz 200", lambda: operator.healthz() == 200 or None, timeout=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the operator's log:\n{operator.logs()[-6000:]}") from None
     assert httpx.get(operator.liveness, timeout=10).json() == {"kubernetes-api": "connected"}
 
 
