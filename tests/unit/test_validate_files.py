@@ -284,3 +284,17 @@ def test_the_help_documents_the_ci_step_the_labels_and_the_exit_codes():
     for needle in ("Argo CD and Flux", "pip install langgraph-cron-operator", "lgcron validate -f clusters/",
                    "FILE#N (line L)", "only the cluster knows", "FILE:LINE:COLUMN", "exit codes", "  2    "):
         assert needle in text, needle
+
+
+def test_lgcron_apply_refuses_a_document_kubectl_would_refuse_instead_of_skipping_it(tmp_path):
+    from langgraph_cron.core.files import FileError, load_documents
+
+    path = tmp_path / "crons.yaml"
+    path.write_text("apiVersion: lgcron.io/v1\nkind: LangGraphCron\nmetadata: {name: a}\n"
+                    "spec: {schedule: '0 9 * * *', assistantId: agent}\n---\n"
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: other}\n")
+    with pytest.raises(FileError, match=r"#1 \(line 1\): apiVersion: lgcron.io/v1 is not served; use lgcron.io/v1alpha1"):
+        load_documents([path])
+    path.write_text("apiVersion: lgcron.io/v1alpha1\nkind: LangGraphCrons\nmetadata: {name: a}\n")
+    with pytest.raises(FileError, match="did you mean LangGraphCron"):
+        load_documents([path])

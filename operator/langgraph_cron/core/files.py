@@ -64,8 +64,14 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def load_documents(paths: Iterable[str | Path]) -> list[Document]:
-    """LangGraphCron documents of the given files (directories recursively); other kinds are skipped."""
-    return [d for d in read_documents(paths) if d.kind == KIND and d.api_version.startswith(f"{GROUP}/")]
+    """LangGraphCron documents of the given files (directories recursively); other groups' kinds are
+    skipped. FileError for a document of ours that a cluster would not take (`lgcron.io/v1`, a kind with a
+    typo): `lgcron apply` must not skip what `kubectl apply` would refuse."""
+    documents = read_documents(paths)
+    for document in documents:
+        if is_ours(document) and (problems := kind_problems(document)):
+            raise FileError(f"{document.where}: {'; '.join(problems)}")
+    return [d for d in documents if d.kind == KIND]
 
 
 # ---------------------------------------------------------------- which of our kinds a document is
