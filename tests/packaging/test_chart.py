@@ -93,7 +93,7 @@ def test_chart_metadata():
 def test_expected_files_exist():
     for name in ("values.yaml", "values.schema.json", ".helmignore", "templates/NOTES.txt", "templates/_helpers.tpl"):
         assert (CHART / name).is_file(), name
-    for name in ("deployment.yaml", "serviceaccount.yaml", "rbac.yaml", "peering.yaml", "defaultserver.yaml"):
+    for name in ("deployment.yaml", "serviceaccount.yaml", "rbac.yaml", "peering.yaml", "defaultserver.yaml", "webhook.yaml"):
         assert (CHART / "templates" / name).is_file(), name
     assert sorted(p.name for p in (CHART / "templates" / "crds").iterdir()) == sorted(all_crds())
 
@@ -153,8 +153,12 @@ def test_values_yaml_is_documented():
         "invokerImage",
         "server",
         "defaultServer",
+        "webhook",
     ):
         assert re.search(rf"#.*\n(?:#.*\n)*{key}:", text), f"{key} has no comment above it"
+    webhook = re.search(r"\nwebhook:\n(?:(?: .*)?\n)*", text)[0]
+    for key in ("enabled", "failurePolicy", "timeoutSeconds", "port", "configurationName", "certManager", "issuerRef"):
+        assert re.search(rf"#.*\n(?:  +#.*\n)*  +{key}:", webhook), f"webhook.{key} has no comment above it"
 
 
 # ---------------------------------------------------------------- values schema
@@ -175,6 +179,14 @@ def test_values_have_the_documented_defaults():
         "readOnlyRootFilesystem": True,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+    }
+    assert values["webhook"] == {
+        "enabled": True,
+        "failurePolicy": "Ignore",
+        "timeoutSeconds": 5,
+        "port": 9443,
+        "configurationName": "validation.lgcron.io",
+        "certManager": {"enabled": False, "issuerRef": {"name": "", "kind": "Issuer", "group": "cert-manager.io"}},
     }
     assert values["defaultServer"] == {
         "create": False,
@@ -204,6 +216,9 @@ def test_default_server_conditions_schema_follows_the_crd():
     assert set(schema["properties"]["defaultServer"]["properties"]["apiKeySecretRef"]["properties"]) == set(secret_ref)
 
 
+WEBHOOK_DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text())["webhook"]
+
+
 @pytest.mark.parametrize(
     "override",
     [
@@ -224,6 +239,23 @@ def test_default_server_conditions_schema_follows_the_crd():
         {"defaultServer": {"create": True, "name": "d",
                            "apiKeySecretRef": {"name": "k", "key": "a", "namespace": "_"}}},
         {"defaultServer": {"create": True, "name": "default", "conditions": [{}]}},
+        *[
+            {"webhook": {**WEBHOOK_DEFAULTS, **bad}}
+            for bad in (
+                {"failurePolicy": "Never"},
+                {"timeoutSeconds": 60},
+                {"timeoutSeconds": 0},
+                {"timeoutSeconds": 5.5},
+                {"port": 8080},
+                {"port": 0},
+                {"configurationName": "validation"},  # kopf's webhook names need 3 segments: HANDLER.validation
+                {"configurationName": ""},
+                {"enabled": "true"},
+                {"certManager": {"enabled": True, "issuerRef": {"name": "ca", "kind": ""}}},
+                {"certManager": {"enabled": True, "issuer": "ca"}},
+                {"typo": 1},
+            )
+        ],
         {"defaultServer": {"create": True, "name": "default", "conditions": [{"namespaceRegex": [".*"]}]}},
         {"defaultServer": {"create": True, "name": "default", "conditions": [{"namespaces": "team-a"}]}},
         {
@@ -238,6 +270,21 @@ def test_default_server_conditions_schema_follows_the_crd():
 def test_schema_rejects_bad_values(override):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**_values(), **override}, _schema(), cls=jsonschema.Draft7Validator)
+
+
+@pytest.mark.parametrize(
+    "webhook",
+    [
+        {"failurePolicy": "Fail", "timeoutSeconds": 30},
+        {"timeoutSeconds": 1, "port": 10443},
+        {"configurationName": "lgcron-validation.example.com"},
+        {"enabled": False},
+        {"certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}}},
+        {"certManager": {"enabled": True, "issuerRef": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}},
+    ],
+)
+def test_schema_accepts_webhook_values(webhook):
+    jsonschema.validate({**_values(), "webhook": {**WEBHOOK_DEFAULTS, **webhook}}, _schema(), cls=jsonschema.Draft7Validator)
 
 
 def test_replica_count_is_helm_creates_name_and_replicas_a_deprecated_alias():

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import helm_python as helm  # helm-python-sdk, in the test extra
 import pytest
 import yaml
 import langgraph_cron
+from langgraph_cron.core.webhook import WebhookSettings
+
+from tests.packaging import kubelet
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "langgraph-cron-operator"
@@ -17,11 +21,11 @@ IMAGE = f"ghcr.io/lgcron/langgraph-cron-operator:{VERSION}"
 LIVENESS = "--liveness=http://0.0.0.0:8080/healthz"
 
 
-def render(values: dict | None = None, chart_dir: Path = CHART) -> tuple[list[dict], str]:
+def render(values: dict | None = None, chart_dir: Path = CHART, name: str = "lgc") -> tuple[list[dict], str]:
     values = values or {}
     with helm.Chart.load(str(chart_dir)) as chart:
         chart.validate_schema(values)
-        out = chart.render(values, name="lgc", namespace="lgcron-system", is_install=True)
+        out = chart.render(values, name=name, namespace="lgcron-system", is_install=True)
     docs = [
         doc for path, text in sorted(out.items()) if path.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc
     ]
@@ -58,13 +62,32 @@ def _grants(rules) -> dict[tuple[str, str], set[str]]:
     return grants
 
 
-def _manifest_grants() -> dict[tuple[str, str], set[str]]:
-    """The kustomize base's ClusterRole: the chart must grant the same in all-namespaces mode."""
+def _manifest_grants(kind: str = "ClusterRole") -> dict[tuple[str, str], set[str]]:
+    """The kustomize base's ClusterRole (or Role): the chart must grant the same in all-namespaces mode."""
     docs = yaml.safe_load_all((ROOT / "manifests" / "rbac.yaml").read_text())
-    return _grants(next(d for d in docs if d["kind"] == "ClusterRole")["rules"])
+    return _grants(next(d for d in docs if d["kind"] == kind)["rules"])
 
 
 PEERING = {("kopf.dev", "clusterkopfpeerings"), ("kopf.dev", "kopfpeerings")}
+VWC = "validatingwebhookconfigurations"
+# The admission webhook's configuration, cluster-scoped: in the ClusterRole in every mode.
+WEBHOOK_CLUSTER_GRANTS = {
+    ("admissionregistration.k8s.io", VWC): {"create"},
+    ("admissionregistration.k8s.io", f"{VWC}[validation.lgcron.io]"): {"get", "patch"},
+}
+TLS_SECRET = "lgc-langgraph-cron-operator-webhook-tls"
+# Its TLS Secret (the operator's own CA): a Role in the release namespace.
+WEBHOOK_ROLE_GRANTS = {("", "secrets"): {"create"}, ("", f"secrets[{TLS_SECRET}]"): {"get", "update"}}
+WEBHOOK_ENV = {
+    "POD_NAMESPACE",
+    "LGCRON_WEBHOOK_SERVICE",
+    "LGCRON_WEBHOOK_PORT",
+    "LGCRON_WEBHOOK_CONFIGURATION",
+    "LGCRON_WEBHOOK_FAILURE_POLICY",
+    "LGCRON_WEBHOOK_TIMEOUT_SECONDS",
+    "LGCRON_WEBHOOK_TLS_SECRET",
+    "LGCRON_WEBHOOK_CERT_DIR",
+}
 CRD_FILES = ("langgraphcron.yaml", "langgraphserver.yaml", "clusterlanggraphserver.yaml")
 CRD_NAMES = ["clusterlanggraphservers.lgcron.io", "langgraphcrons.lgcron.io", "langgraphservers.lgcron.io"]
 # The cluster-scoped server object: only a ClusterRole can grant it, so it is there in every mode.
@@ -97,6 +120,9 @@ def test_default_install_watches_all_namespaces_standalone():
         ("ClusterRoleBinding", None, "lgc-langgraph-cron-operator"),
         *[("CustomResourceDefinition", None, name) for name in CRD_NAMES],
         ("Deployment", "lgcron-system", "lgc-langgraph-cron-operator"),
+        ("Role", "lgcron-system", "lgc-langgraph-cron-operator-webhook"),
+        ("RoleBinding", "lgcron-system", "lgc-langgraph-cron-operator-webhook"),
+        ("Service", "lgcron-system", "lgc-langgraph-cron-operator-webhook"),
         ("ServiceAccount", "lgcron-system", "lgc-langgraph-cron-operator"),
     ]
     deployment = _one(docs, "Deployment")
@@ -221,16 +247,19 @@ def test_watch_namespaces_use_roles_and_a_read_only_cluster_role():
         ("", "namespaces[kube-system]"): {"get"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
         **CLUSTER_SERVER_GRANTS,
+        **WEBHOOK_CLUSTER_GRANTS,
     }
     expected = {
         k: v
         for k, v in _manifest_grants().items()
-        if not k[1].startswith(("namespaces", "customresourcedefinitions", "clusterlanggraphservers"))
+        if not k[1].startswith(("namespaces", "customresourcedefinitions", "clusterlanggraphservers", VWC))
     }
     expected.pop(("kopf.dev", "clusterkopfpeerings"))
     # The namespaced server objects and the ConfigMaps of their caBundleRef, in each watched namespace.
     assert expected[("lgcron.io", "langgraphservers")] == {"get", "list", "watch", "patch"}
     assert expected[("", "configmaps")] == {"get"}
+    [webhook_role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == "lgcron-system"]
+    assert _grants(webhook_role["rules"]) == WEBHOOK_ROLE_GRANTS  # the release namespace: not a watched one
     for namespace in ("team-a", "team-b"):
         [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == namespace]
         assert _grants(role["rules"]) == expected
@@ -315,8 +344,17 @@ def test_rbac_has_no_wildcards_and_secrets_are_only_read(values):
         for field in ("apiGroups", "resources", "verbs"):
             assert not any("*" in item for item in rule[field]), rule
     for (_, resource), verbs in _grants(rules).items():
-        if resource.startswith(("secrets", "configmaps")):
+        if resource.startswith(("secrets", "configmaps")) and (_, resource) not in WEBHOOK_ROLE_GRANTS:
             assert verbs == {"get"}
+    # The one Secret written: the webhook's TLS, by a Role in the release namespace (create cannot be
+    # limited to a name; get and update are).
+    [webhook_role] = [d for d in docs if d["metadata"]["name"].endswith("-webhook") and d["kind"] == "Role"]
+    assert webhook_role["metadata"]["namespace"] == "lgcron-system"
+    assert _grants(webhook_role["rules"]) == WEBHOOK_ROLE_GRANTS
+    for role in (d for d in docs if d["kind"] in ("ClusterRole", "Role") and d is not webhook_role):
+        for rule in role["rules"]:
+            if "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["get"], rule
     for doc in docs:
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
 
@@ -333,6 +371,207 @@ def test_template_braces_in_crd_descriptions_render_verbatim(monkeypatch, tmp_pa
     assert _crds(docs)["langgraphcrons.lgcron.io"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"][
         "description"
     ] == (description)
+
+
+# ---------------------------------------------------------------- the admission webhook
+
+SERVICE = "lgc-langgraph-cron-operator-webhook"
+
+
+def _webhook_settings(docs) -> WebhookSettings:
+    """The operator's webhook settings, from the Deployment's env as kubelet hands it to the process."""
+    pod = {"metadata.name": "lgc-langgraph-cron-operator-abc12", "metadata.namespace": "lgcron-system"}
+    return WebhookSettings.from_env(kubelet.container_env(_container(docs), pod))
+
+
+def _webhook_docs(docs) -> list[dict]:
+    return [d for d in docs if "-webhook" in d["metadata"]["name"] or d["apiVersion"].startswith("cert-manager.io/")]
+
+
+def test_webhook_service_selects_the_operators_pods_and_targets_their_webhook_port():
+    docs, _ = render()
+    service, deployment = _one(docs, "Service"), _one(docs, "Deployment")
+    assert service["metadata"]["name"] == SERVICE and service["metadata"]["namespace"] == "lgcron-system"
+    selector = service["spec"]["selector"]
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
+    assert {"name": "webhook", "containerPort": 9443, "protocol": "TCP"} in _container(docs)["ports"]
+
+
+def test_webhook_env_names_the_service_secret_and_configuration_of_the_release():
+    docs, notes = render()
+    settings = _webhook_settings(docs)
+    assert settings.enabled and settings.service_ref == ("lgcron-system", SERVICE) and settings.service_port == 443
+    assert settings.port == 9443 and settings.cert_dir is None
+    assert (settings.failure_policy, settings.timeout_seconds) == ("Ignore", 5)
+    assert settings.configuration == "validation.lgcron.io"
+    assert settings.secret_ref == ("lgcron-system", TLS_SECRET)
+    assert f"{SERVICE}.lgcron-system.svc" in settings.hostnames
+    assert {k: v for k, v in _grants(_one(docs, "ClusterRole")["rules"]).items() if VWC in k[1]} == (
+        WEBHOOK_CLUSTER_GRANTS
+    )
+    role = _one(docs, "Role")
+    assert role["metadata"]["namespace"] == settings.secret_ref[0]
+    assert _grants(role["rules"]) == WEBHOOK_ROLE_GRANTS
+    assert _grants(role["rules"]) == {
+        (group, resource.replace("lgcron-webhook-tls", TLS_SECRET)): verbs
+        for (group, resource), verbs in _manifest_grants("Role").items()
+    }, "the same Role as the manifests', for the release's Secret"
+    binding = _one(docs, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"] and binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "lgc-langgraph-cron-operator", "namespace": "lgcron-system"}
+    ]
+    assert "kubectl delete validatingwebhookconfiguration validation.lgcron.io" in notes
+
+
+def test_webhook_values_become_env_ports_and_rbac():
+    values = {"failurePolicy": "Fail", "timeoutSeconds": 10, "port": 9444, "configurationName": "lgcron.example.com"}
+    docs, notes = render({"webhook": values, "metrics": {"enabled": True, "port": 9090}})
+    settings = _webhook_settings(docs)
+    assert (settings.failure_policy, settings.timeout_seconds, settings.port) == ("Fail", 10, 9444)
+    assert settings.configuration == "lgcron.example.com"
+    assert {"name": "webhook", "containerPort": 9444, "protocol": "TCP"} in _container(docs)["ports"]
+    grants = _grants(_one(docs, "ClusterRole")["rules"])
+    assert grants[("admissionregistration.k8s.io", f"{VWC}[lgcron.example.com]")] == {"get", "patch"}
+    assert ("admissionregistration.k8s.io", f"{VWC}[validation.lgcron.io]") not in grants
+    assert "delete it BEFORE uninstalling" in notes
+
+
+def test_webhook_rbac_is_in_the_cluster_role_in_every_mode():
+    for values in ({}, {"watchNamespaces": ["a"]}, {"replicaCount": 2}, {"watchNamespaces": ["a", "lgcron-system"]}):
+        docs, _ = render(values)
+        grants = _grants(_one(docs, "ClusterRole")["rules"])
+        assert {k: v for k, v in grants.items() if VWC in k[1]} == WEBHOOK_CLUSTER_GRANTS, values
+        assert not [k for k in grants if "mutatingwebhookconfigurations" in k[1]]
+        [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-webhook")]
+        assert role["metadata"]["namespace"] == "lgcron-system" and _grants(role["rules"]) == WEBHOOK_ROLE_GRANTS
+
+
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["a"], "replicaCount": 2}], ids=["default", "namespaced"])
+def test_webhook_disabled_renders_none_of_it(values):
+    docs, notes = render({**values, "webhook": {"enabled": False}})
+    assert not _webhook_docs(docs)
+    assert not [d for d in docs if d["kind"] in ("Service", "Certificate", "Issuer")]
+    assert not WEBHOOK_ENV & set(_env(docs)) and WEBHOOK_ENV & set(_env(render(values)[0]))
+    assert [p["name"] for p in _container(docs)["ports"]] == ["health"]
+    for role in (d for d in docs if d["kind"] in ("ClusterRole", "Role")):
+        for (group, resource), verbs in _grants(role["rules"]).items():
+            assert group != "admissionregistration.k8s.io", (role["metadata"]["name"], resource)
+            if resource.startswith("secrets"):
+                assert verbs == {"get"}, (role["metadata"]["name"], resource)
+    assert not _webhook_settings(docs).enabled
+    assert "validatingwebhookconfiguration" not in notes
+    # Nor with cert-manager asked for: enabled false wins.
+    docs, _ = render({**values, "webhook": {"enabled": False, "certManager": {"enabled": True}}})
+    assert not _webhook_docs(docs) and not WEBHOOK_ENV & set(_env(docs))
+    assert _one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+
+
+def _certificates(docs) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "Certificate"}
+
+
+def test_cert_manager_mode_mounts_the_certificates_secret_and_needs_no_secret_rbac():
+    docs, _ = render({"webhook": {"certManager": {"enabled": True}}})
+    certificate = _certificates(docs)[SERVICE]
+    assert certificate["apiVersion"] == "cert-manager.io/v1" and certificate["metadata"]["namespace"] == "lgcron-system"
+    assert certificate["spec"]["dnsNames"] == [f"{SERVICE}.lgcron-system.svc", f"{SERVICE}.lgcron-system.svc.cluster.local"]
+    secret_name = certificate["spec"]["secretName"]
+    assert secret_name == "lgc-langgraph-cron-operator-webhook-cert" != TLS_SECRET  # never the operator's own CA
+    pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"] == {"secretName": secret_name}
+    [mount] = [m for m in _container(docs)["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    settings = _webhook_settings(docs)
+    assert settings.cert_dir == mount["mountPath"] and settings.tls_secret is None
+    assert "LGCRON_WEBHOOK_TLS_SECRET" not in _env(docs)
+    assert set(certificate["spec"]["dnsNames"]) <= set(settings.hostnames)
+    assert settings.service_ref == ("lgcron-system", SERVICE)
+    # The operator writes no Secret: no webhook Role; its configuration's RBAC stays.
+    assert not [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+    grants = _grants(_one(docs, "ClusterRole")["rules"])
+    assert {k: v for k, v in grants.items() if VWC in k[1]} == WEBHOOK_CLUSTER_GRANTS
+    assert {k: v for k, v in grants.items() if k[1].startswith("secrets")} == {("", "secrets"): {"get"}}
+
+
+def test_cert_manager_without_an_issuer_bootstraps_a_ca_of_its_own():
+    docs, _ = render({"webhook": {"certManager": {"enabled": True}}})
+    issuers = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "Issuer"}
+    assert issuers == {
+        "lgc-langgraph-cron-operator-webhook-selfsigned": {"selfSigned": {}},
+        "lgc-langgraph-cron-operator-webhook-ca": {"ca": {"secretName": "lgc-langgraph-cron-operator-webhook-ca"}},
+    }
+    ca = _certificates(docs)["lgc-langgraph-cron-operator-webhook-ca"]
+    assert ca["spec"]["isCA"] is True and ca["spec"]["secretName"] == "lgc-langgraph-cron-operator-webhook-ca"
+    assert ca["spec"]["issuerRef"] == {
+        "name": "lgc-langgraph-cron-operator-webhook-selfsigned", "kind": "Issuer", "group": "cert-manager.io"
+    }
+    assert _certificates(docs)[SERVICE]["spec"]["issuerRef"] == {
+        "name": "lgc-langgraph-cron-operator-webhook-ca", "kind": "Issuer", "group": "cert-manager.io"
+    }
+    for doc in (d for d in docs if d["apiVersion"] == "cert-manager.io/v1"):
+        assert doc["metadata"]["namespace"] == "lgcron-system", doc["metadata"]["name"]
+
+
+def test_cert_manager_with_an_issuer_uses_it_and_creates_none():
+    issuer = {"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    docs, _ = render({"webhook": {"certManager": {"enabled": True, "issuerRef": issuer}}})
+    assert not [d for d in docs if d["kind"] == "Issuer"]
+    assert list(_certificates(docs)) == [SERVICE]
+    assert _certificates(docs)[SERVICE]["spec"]["issuerRef"] == issuer
+    docs, _ = render({"webhook": {"certManager": {"enabled": True, "issuerRef": {"name": "team-ca"}}}})
+    assert _certificates(docs)[SERVICE]["spec"]["issuerRef"] == {"name": "team-ca", "kind": "Issuer", "group": "cert-manager.io"}
+
+
+WEBHOOK_MODES = {
+    "default": {},
+    "namespaced": {"watchNamespaces": ["a"], "replicaCount": 2},
+    "fail": {"webhook": {"failurePolicy": "Fail", "timeoutSeconds": 30}},
+    "cert-manager": {"webhook": {"certManager": {"enabled": True}}},
+    "cert-manager-issuer": {"webhook": {"certManager": {"enabled": True, "issuerRef": {"name": "corp-ca"}}}},
+    "off": {"webhook": {"enabled": False}},
+}
+
+
+@pytest.mark.parametrize("values", WEBHOOK_MODES.values(), ids=WEBHOOK_MODES.keys())
+def test_no_env_entry_is_an_empty_value_and_lint_is_clean(values):
+    """An unset setting is left out: the apiserver stores no `value: ""`, so Argo CD would diff for ever."""
+    docs, _ = render(values)
+    for item in _container(docs)["env"]:
+        assert "valueFrom" in item or item.get("value"), item
+    report = helm.lint(str(CHART), values, strict=True)
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert not problems and not report["errors"], report
+
+
+@pytest.mark.parametrize(
+    ("webhook", "where"),
+    [
+        ({"failurePolicy": "Never"}, "/webhook/failurePolicy"),
+        ({"timeoutSeconds": 60}, "/webhook/timeoutSeconds"),
+        ({"timeoutSeconds": 0}, "/webhook/timeoutSeconds"),
+        ({"timeoutSeconds": "5"}, "/webhook/timeoutSeconds"),
+        ({"port": 8080}, "/webhook/port"),
+        ({"port": 70000}, "/webhook/port"),
+        ({"configurationName": "validation"}, "/webhook/configurationName"),
+        ({"configurationName": "Validation.lgcron.io"}, "/webhook/configurationName"),
+        ({"enabled": "yes"}, "/webhook/enabled"),
+        ({"certManager": {"enabled": True, "issuerRef": {"name": "ca", "kind": ""}}}, "/webhook/certManager/issuerRef/kind"),
+        ({"certmanager": {"enabled": True}}, "/webhook"),
+    ],
+)
+def test_helm_refuses_bad_webhook_values(webhook, where):
+    """Helm's own schema validation (what `helm install` runs) refuses them, naming the value."""
+    with pytest.raises(helm.HelmValuesError, match=where):
+        render({"webhook": webhook})
+
+
+def test_webhook_port_must_differ_from_the_metrics_port():
+    with pytest.raises(helm.HelmRenderError, match="webhook.port and metrics.port must differ"):
+        render({"webhook": {"port": 9090}, "metrics": {"enabled": True, "port": 9090}})
+    render({"webhook": {"port": 9090}, "metrics": {"enabled": False, "port": 9090}})  # no metrics port: fine
 
 
 # ---------------------------------------------------------------- defaultServer: a ClusterLangGraphServer
@@ -553,3 +792,62 @@ def test_default_server_is_accepted_by_the_apiserver(crds_installed):
     result = crds_installed.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(server))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clusterlanggraphserver.lgcron.io/default created (server dry run)" in result.stdout
+
+
+# ---------------------------------------------------------------- the webhook's RBAC on a real apiserver
+
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+VWC_API = "validatingwebhookconfigurations.admissionregistration.k8s.io"
+MWC_API = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+
+
+def _install_rbac(apiserver, values: dict, release: str) -> tuple[list[dict], Callable[..., bool]]:
+    """The release's ServiceAccount and RBAC applied for real; can(verb, resource, *flags) as its ServiceAccount."""
+    docs, _ = render(values, name=release)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lgcron-system"}}
+    apiserver.ok("apply", "-f", "-", stdin=yaml.safe_dump_all([namespace, *(d for d in docs if d["kind"] in RBAC_KINDS)]))
+    user = f"system:serviceaccount:lgcron-system:{release}-langgraph-cron-operator"
+
+    def can(verb: str, resource: str, *flags: str) -> bool:
+        result = apiserver.kubectl("auth", "can-i", verb, resource, "--as", user, *flags)
+        assert result.stdout.strip() in ("yes", "no"), result.stdout + result.stderr
+        return result.stdout.strip() == "yes"
+
+    return docs, can
+
+
+def test_chart_rbac_lets_the_operator_keep_its_webhook_and_nothing_more(crds_installed):
+    docs, can = _install_rbac(crds_installed, {}, "lgw")
+    assert can("create", VWC_API)
+    for verb in ("get", "patch"):
+        assert can(verb, f"{VWC_API}/validation.lgcron.io") and not can(verb, f"{VWC_API}/other.example.com"), verb
+    for verb in ("list", "watch", "update", "delete"):
+        assert not can(verb, f"{VWC_API}/validation.lgcron.io"), verb
+    for verb in ("create", "get", "patch", "delete"):
+        assert not can(verb, MWC_API) and not can(verb, f"{MWC_API}/validation.lgcron.io"), verb
+    secret = "secrets/lgw-langgraph-cron-operator-webhook-tls"
+    assert can("create", "secrets", "-n", "lgcron-system") and can("update", secret, "-n", "lgcron-system")
+    assert can("get", secret, "-n", "lgcron-system")
+    assert not can("update", "secrets/lgcron-api-key", "-n", "lgcron-system")
+    assert not can("create", "secrets", "-n", "team-a") and not can("update", secret, "-n", "team-a")
+    for verb in ("list", "patch", "delete"):
+        assert not can(verb, secret, "-n", "lgcron-system"), verb
+    # The Service and the Deployment that names it pass the apiserver's own validation.
+    served = [d for d in docs if d["kind"] in ("Service", "Deployment")]
+    result = crds_installed.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(served))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_rbac_without_the_webhook_or_with_cert_manager(crds_installed):
+    _, can = _install_rbac(crds_installed, {"webhook": {"enabled": False}}, "lgoff")
+    assert not can("create", VWC_API) and not can("patch", f"{VWC_API}/validation.lgcron.io")
+    assert not can("create", "secrets", "-n", "lgcron-system")
+    docs, can = _install_rbac(crds_installed, {"webhook": {"certManager": {"enabled": True}}}, "lgcm")
+    assert can("create", VWC_API) and can("patch", f"{VWC_API}/validation.lgcron.io")
+    assert not can("create", "secrets", "-n", "lgcron-system")  # cert-manager writes the Secret, not the operator
+    assert not can("update", "secrets/lgcm-langgraph-cron-operator-webhook-cert", "-n", "lgcron-system")
+    # The Pod mounting the Certificate's Secret passes the apiserver's validation (cert-manager's own kinds
+    # need its CRDs, which this control plane does not have).
+    served = [d for d in docs if d["kind"] in ("Service", "Deployment")]
+    result = crds_installed.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump_all(served))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,10 @@ import pytest
 import yaml
 import langgraph_cron
 from langgraph_cron.core.crd import all_crds
+from langgraph_cron.core.webhook import WebhookSettings
+
+from tests.packaging import kubelet
+from tests.packaging.conftest import Apiserver
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = langgraph_cron.__version__  # the one place (pyproject reads it too)
@@ -64,7 +69,7 @@ def test_installs_namespace_crds_rbac_and_deployment(docs):
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
         ["Namespace", *["CustomResourceDefinition"] * len(CRD_FILES), "ServiceAccount", "ClusterRole"]
-        + ["ClusterRoleBinding", "Deployment"]
+        + ["ClusterRoleBinding", "Deployment", "Service", "Role", "RoleBinding"]
     )
     assert sorted(_crds(docs)) == [
         "clusterlanggraphservers.lgcron.io",
@@ -73,7 +78,7 @@ def test_installs_namespace_crds_rbac_and_deployment(docs):
     ]
     assert _one(docs, "Namespace")["metadata"]["name"] == "lgcron-system"
     for doc in docs:
-        if doc["kind"] in ("ServiceAccount", "Deployment"):
+        if doc["kind"] in ("ServiceAccount", "Deployment", "Service", "Role", "RoleBinding"):
             assert doc["metadata"]["namespace"] == "lgcron-system"
 
 
@@ -124,17 +129,31 @@ EXPECTED_GRANTS = {
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
+    # The admission webhook's configuration: create cannot be limited to a name, get and patch are.
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"): {"create"},
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", ("validation.lgcron.io",)): {"get", "patch"},
 }
+# The Role in lgcron-system (the operator's own namespace): the webhook's TLS Secret, written by name.
+ROLE_GRANTS = {("", "secrets"): {"create"}, ("", "secrets", ("lgcron-webhook-tls",)): {"get", "update"}}
 
 
-def test_rbac_grants_exactly_what_the_operator_and_kopf_use(docs):
+def _granted(rules: list[dict]) -> dict[tuple, set[str]]:
     granted: dict[tuple, set[str]] = {}
-    for rule in _rules(docs):
+    for rule in rules:
         names = (tuple(rule["resourceNames"]),) if rule.get("resourceNames") else ()
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource, *names), set()).update(rule["verbs"])
-    assert granted == EXPECTED_GRANTS
+    return granted
+
+
+def test_rbac_grants_exactly_what_the_operator_and_kopf_use(docs):
+    assert _granted(_one(docs, "ClusterRole")["rules"]) == EXPECTED_GRANTS
+    role = _one(docs, "Role")
+    assert _granted(role["rules"]) == ROLE_GRANTS and role["metadata"]["namespace"] == "lgcron-system"
+    [binding] = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    assert binding["subjects"] == _one(docs, "ClusterRoleBinding")["subjects"]
 
 
 def test_rbac_grants_what_the_operator_and_kopf_use(docs):
@@ -160,17 +179,31 @@ def test_rbac_grants_what_the_operator_and_kopf_use(docs):
 
 
 def test_secrets_and_configmaps_are_only_read_by_name(docs):
+    """Cluster-wide, Secrets and ConfigMaps are only read by name; the one Secret written is the webhook's
+    TLS, in the operator's own namespace (create cannot be limited to a name; update is by name)."""
     for resource in ("secrets", "configmaps"):
-        rules = [rule for rule in _rules(docs) if resource in rule["resources"]]
+        rules = [rule for rule in _one(docs, "ClusterRole")["rules"] if resource in rule["resources"]]
         assert rules and all(rule["verbs"] == ["get"] for rule in rules), resource
+    role = _one(docs, "Role")
+    for rule in role["rules"]:
+        assert rule["resources"] == ["secrets"] and rule["apiGroups"] == [""], rule
+        assert rule["verbs"] == ["create"] or rule.get("resourceNames") == ["lgcron-webhook-tls"], rule
+    assert not [d for d in docs if d["kind"] == "Role" and d is not role]
 
 
 def test_no_write_verbs_on_anything_but_the_operators_own_objects(docs):
-    """Writes only where the operator must write: its resources' metadata/status, Events and the cronJob backend."""
+    """Writes only where the operator must write: its resources' metadata/status, Events, the cronJob
+    backend, its webhook configuration and the webhook's TLS Secret."""
     writers = {"lgcron.io", "events.k8s.io", "batch", "kopf.dev"}
     for rule in _rules(docs):
         if set(rule["verbs"]) & {"create", "update", "patch", "delete", "deletecollection"}:
-            assert set(rule["apiGroups"]) <= writers or rule["resources"] == ["events"], rule
+            assert (
+                set(rule["apiGroups"]) <= writers
+                or rule["resources"] == ["events"]
+                or rule["resources"] == ["validatingwebhookconfigurations"]
+                or rule in _one(docs, "Role")["rules"]
+            ), rule
+        assert "delete" not in rule["verbs"] or rule["resources"] == ["cronjobs"], rule
 
 
 def test_deployment_runs_the_operator_image_cluster_wide(docs):
@@ -183,7 +216,8 @@ def test_deployment_runs_the_operator_image_cluster_wide(docs):
     assert command == ["lgcron", "run", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]
     env = {e["name"]: e for e in container["env"]}
     assert env["LGCRON_INVOKER_IMAGE"]["value"] == IMAGE
-    assert "LGCRON_SERVER_URL" in env and "LGCRON_RESYNC_INTERVAL" in env
+    assert "LGCRON_RESYNC_INTERVAL" in env
+    assert "LGCRON_SERVER_URL" not in env, "unset (no default server): set by a patch or kubectl set env"
     key_ref = env["LGCRON_API_KEY"]["valueFrom"]["secretKeyRef"]
     assert key_ref["optional"] is True and "value" not in env["LGCRON_API_KEY"]
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
@@ -212,19 +246,108 @@ def test_pod_is_hardened_and_only_tmp_is_writable(docs):
     assert volume["name"] == container["volumeMounts"][0]["name"] and "emptyDir" in volume
 
 
+# ---------------------------------------------------------------- the admission webhook
+
+WEBHOOK_ENV = (
+    "LGCRON_WEBHOOK_SERVICE",
+    "LGCRON_WEBHOOK_PORT",
+    "LGCRON_WEBHOOK_CONFIGURATION",
+    "LGCRON_WEBHOOK_FAILURE_POLICY",
+    "LGCRON_WEBHOOK_TIMEOUT_SECONDS",
+    "LGCRON_WEBHOOK_TLS_SECRET",
+)
+
+
+def _webhook_settings(docs: list[dict]) -> WebhookSettings:
+    """The operator's webhook settings, from the Deployment's env as kubelet hands it to the process."""
+    deployment = _one(docs, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    pod = {"metadata.name": "langgraph-cron-operator-abc12", "metadata.namespace": deployment["metadata"]["namespace"]}
+    return WebhookSettings.from_env(kubelet.container_env(container, pod))
+
+
+def test_webhook_service_selects_the_operators_pods_and_targets_their_webhook_port(docs):
+    service, deployment = _one(docs, "Service"), _one(docs, "Deployment")
+    assert service["metadata"] == {
+        "name": "lgcron-webhook",
+        "namespace": deployment["metadata"]["namespace"],
+        "labels": service["metadata"]["labels"],
+    }
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"] and service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    [port] = service["spec"]["ports"]
+    assert port == {"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p for p in container["ports"]}
+    assert ports["webhook"] == {"name": "webhook", "containerPort": 9443, "protocol": "TCP"}
+
+
+def test_webhook_env_names_the_service_secret_and_configuration_of_the_install(docs):
+    """LGCRON_WEBHOOK_* as the operator reads them ($(POD_NAMESPACE) expanded as kubelet does) name the
+    Service above, the Secret the Role lets it write and the configuration the ClusterRole lets it patch."""
+    settings = _webhook_settings(docs)
+    service = _one(docs, "Service")
+    assert settings.enabled and settings.host is None and settings.cert_dir is None
+    assert settings.service_ref == (service["metadata"]["namespace"], service["metadata"]["name"])
+    assert settings.service_port == service["spec"]["ports"][0]["port"]
+    [container] = _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert settings.port == {p["name"]: p["containerPort"] for p in container["ports"]}["webhook"]
+    assert (settings.failure_policy, settings.timeout_seconds) == ("Ignore", 5)
+    assert settings.configuration == "validation.lgcron.io"
+    assert EXPECTED_GRANTS[("admissionregistration.k8s.io", "validatingwebhookconfigurations", (settings.configuration,))]
+    role = _one(docs, "Role")
+    assert settings.secret_ref == (role["metadata"]["namespace"], "lgcron-webhook-tls")
+    assert ("", "secrets", (settings.secret_ref[1],)) in _granted(role["rules"])
+    assert "lgcron-webhook.lgcron-system.svc" in settings.hostnames
+    env = [e["name"] for e in container["env"]]
+    assert set(WEBHOOK_ENV) <= set(env)
+    # kubelet expands $(POD_NAMESPACE) only when it is defined before the reference.
+    assert env.index("POD_NAMESPACE") < min(env.index(name) for name in WEBHOOK_ENV)
+
+
+def test_webhook_names_follow_an_overlays_namespace(docs):
+    """A kustomize overlay that moves the install keeps the webhook's names right: they come from the Pod's namespace."""
+    moved = json.loads(json.dumps(docs).replace('"lgcron-system"', '"platform"'))
+    settings = _webhook_settings(moved)
+    assert settings.service_ref == ("platform", "lgcron-webhook") and settings.secret_ref == ("platform", "lgcron-webhook-tls")
+
+
+def test_no_env_entry_is_an_empty_value(docs):
+    """An unset setting is left out: the apiserver stores no `value: ""`, so Argo CD would diff for ever."""
+    [container] = _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    for item in container["env"]:
+        assert "valueFrom" in item or item.get("value"), item
+
+
+def test_no_rbac_for_mutating_webhook_configurations(docs):
+    for rule in _rules(docs):
+        assert "mutatingwebhookconfigurations" not in rule["resources"], rule
+
+
 # ---------------------------------------------------------------- on a real apiserver (tests/packaging/conftest.py)
 
 OPERATOR = "system:serviceaccount:lgcron-system:langgraph-cron-operator"
 
 
-def test_the_install_applies_and_rbac_allows_exactly_what_it_should(docs, crds_installed):
-    """`kubectl apply` of the whole build, then `kubectl auth can-i --as` the operator's ServiceAccount."""
+@pytest.fixture(scope="module")
+def installed(docs, crds_installed) -> Apiserver:
+    """`kubectl apply` of the whole build on the private control plane."""
     crds_installed.ok("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    return crds_installed
+
+
+def can_i(apiserver: Apiserver, user: str, verb: str, resource: str, *extra: str) -> bool:
+    result = apiserver.kubectl("auth", "can-i", verb, resource, "--as", user, *extra)
+    assert result.stdout.strip() in ("yes", "no"), result.stdout + result.stderr
+    return result.stdout.strip() == "yes"
+
+
+def test_the_install_applies_and_rbac_allows_exactly_what_it_should(installed):
+    """`kubectl apply` of the whole build, then `kubectl auth can-i --as` the operator's ServiceAccount."""
 
     def can(verb: str, resource: str, *extra: str) -> bool:
-        result = crds_installed.kubectl("auth", "can-i", verb, resource, "--as", OPERATOR, *extra)
-        assert result.stdout.strip() in ("yes", "no"), result.stdout + result.stderr
-        return result.stdout.strip() == "yes"
+        return can_i(installed, OPERATOR, verb, resource, *extra)
 
     for plural in ("langgraphcrons.lgcron.io", "langgraphservers.lgcron.io", "clusterlanggraphservers.lgcron.io"):
         scope = () if plural.startswith("cluster") else ("-n", "team-a")
@@ -241,3 +364,86 @@ def test_the_install_applies_and_rbac_allows_exactly_what_it_should(docs, crds_i
             assert not can(verb, resource, "-n", "team-a"), (verb, resource)
     assert can("list", "namespaces") and can("watch", "namespaces") and not can("get", "namespaces/default")
     assert can("get", "namespaces/kube-system")
+    # The webhook's configuration: created (any name: Kubernetes cannot limit create), then read and
+    # patched by its name only; never listed, deleted, or another's; no mutating configuration at all.
+    vwc = "validatingwebhookconfigurations.admissionregistration.k8s.io"
+    assert can("create", vwc)
+    for verb in ("get", "patch"):
+        assert can(verb, f"{vwc}/validation.lgcron.io"), verb
+        assert not can(verb, f"{vwc}/other.example.com"), verb
+    for verb in ("list", "watch", "update", "delete"):
+        assert not can(verb, vwc) and not can(verb, f"{vwc}/validation.lgcron.io"), verb
+    for verb in ("create", "get", "list", "patch", "update", "delete"):
+        assert not can(verb, "mutatingwebhookconfigurations.admissionregistration.k8s.io"), verb
+        assert not can(verb, "mutatingwebhookconfigurations.admissionregistration.k8s.io/validation.lgcron.io"), verb
+    # The webhook's TLS Secret, in the operator's namespace only: created, then read and updated by name.
+    assert can("create", "secrets", "-n", "lgcron-system")
+    assert can("update", "secrets/lgcron-webhook-tls", "-n", "lgcron-system")
+    assert not can("update", "secrets/lgcron-api-key", "-n", "lgcron-system")
+    for verb in ("list", "watch", "patch", "delete"):
+        assert not can(verb, "secrets/lgcron-webhook-tls", "-n", "lgcron-system"), verb
+    assert not can("create", "secrets", "-n", "team-a") and not can("update", "secrets/lgcron-webhook-tls", "-n", "team-a")
+
+
+def _as_service_account(apiserver: Apiserver, namespace: str, name: str, workdir: Path) -> Apiserver:
+    """The apiserver as the ServiceAccount itself: a token from the TokenRequest API (`kubectl create token`)."""
+    token = apiserver.ok("-n", namespace, "create", "token", name, "--duration=1h").strip()
+    config = yaml.safe_load(apiserver.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    path = workdir / f"{namespace}-{name}.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return Apiserver(path, private=True, kubectl_binary=apiserver.kubectl_binary)
+
+
+def _forbidden(result: subprocess.CompletedProcess) -> bool:
+    return result.returncode != 0 and "forbidden" in result.stderr.lower()
+
+
+def test_the_operators_token_does_what_the_webhook_does_and_no_more(installed, tmp_path):
+    """With a real token of the operator's ServiceAccount, the requests its webhook start-up makes: kopf's
+    create of the configuration and its merge patch; the TLS Secret's create, read and update. Then what
+    it must not do: another configuration, any mutating one, another Secret, another namespace."""
+    admin = installed
+    operator = _as_service_account(admin, "lgcron-system", "langgraph-cron-operator", tmp_path)
+    vwc = "validatingwebhookconfiguration"
+    admin.ok("delete", vwc, "validation.lgcron.io", "other.example.com", "--ignore-not-found")
+    admin.ok("-n", "lgcron-system", "delete", "secret", "lgcron-webhook-tls", "--ignore-not-found")
+    own = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+           "metadata": {"name": "validation.lgcron.io"}}
+    other = {**own, "metadata": {"name": "other.example.com"}}
+    mutating = {**own, "kind": "MutatingWebhookConfiguration"}
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "lgcron-webhook-tls", "namespace": "lgcron-system"}, "stringData": {"ca.crt": "x"}}
+    try:
+        operator.ok("create", "-f", "-", stdin=yaml.safe_dump(own))
+        operator.ok("get", vwc, "validation.lgcron.io")
+        operator.ok("patch", vwc, "validation.lgcron.io", "--type=merge", "-p", '{"metadata":{"labels":{"a":"b"}}}')
+        admin.ok("create", "-f", "-", stdin=yaml.safe_dump(other))
+        assert _forbidden(operator.kubectl("patch", vwc, "other.example.com", "--type=merge",
+                                           "-p", '{"metadata":{"labels":{"a":"b"}}}'))
+        assert _forbidden(operator.kubectl("get", vwc, "other.example.com"))
+        assert _forbidden(operator.kubectl("get", vwc))  # list
+        assert _forbidden(operator.kubectl("delete", vwc, "validation.lgcron.io"))
+        assert _forbidden(operator.kubectl("create", "-f", "-", stdin=yaml.safe_dump(mutating)))
+        assert _forbidden(operator.kubectl("get", "mutatingwebhookconfiguration", "validation.lgcron.io"))
+
+        operator.ok("create", "-f", "-", stdin=yaml.safe_dump(secret))
+        current = json.loads(operator.ok("-n", "lgcron-system", "get", "secret", "lgcron-webhook-tls", "-o", "json"))
+        current["stringData"] = {"ca.crt": "renewed"}
+        operator.ok("replace", "-f", "-", stdin=json.dumps(current))  # a PUT at its resourceVersion, as a renewal
+        elsewhere = {**secret, "metadata": {"name": "lgcron-webhook-tls", "namespace": "team-a"}}
+        admin.ok("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": "team-a"}}))
+        assert _forbidden(operator.kubectl("create", "-f", "-", stdin=yaml.safe_dump(elsewhere)))
+        admin.ok("-n", "lgcron-system", "create", "secret", "generic", "lgcron-api-key", "--from-literal=apiKey=k")
+        another = json.loads(operator.ok("-n", "lgcron-system", "get", "secret", "lgcron-api-key", "-o", "json"))
+        another["stringData"] = {"apiKey": "changed"}
+        assert _forbidden(operator.kubectl("replace", "-f", "-", stdin=json.dumps(another)))
+        assert _forbidden(operator.kubectl("-n", "lgcron-system", "get", "secrets"))  # list
+        assert _forbidden(operator.kubectl("-n", "lgcron-system", "delete", "secret", "lgcron-webhook-tls"))
+    finally:
+        admin.kubectl("delete", vwc, "validation.lgcron.io", "other.example.com", "--ignore-not-found")
+        admin.kubectl("-n", "lgcron-system", "delete", "secret", "lgcron-webhook-tls", "lgcron-api-key",
+                      "--ignore-not-found")
+

@@ -215,3 +215,44 @@ any, so a custom resource next to its own CRD in templates/ fails ("ensure CRDs 
 {{- define "langgraph-cron-operator.defaultServerRendered" -}}
 {{- if and .Values.defaultServer.create (or (not .Values.crds.install) (.Capabilities.APIVersions.Has "lgcron.io/v1alpha1/ClusterLangGraphServer")) }}true{{ end }}
 {{- end }}
+
+{{/*
+The validating admission webhook (webhook.enabled): the Service the apiserver calls it through (a DNS
+label, so at most 63 characters with its suffix); the Secret where the operator keeps its own CA and
+certificate; the cert-manager Certificate's Secret (another name: switching modes never mixes the two),
+and where that one is mounted.
+*/}}
+{{- define "langgraph-cron-operator.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "langgraph-cron-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.webhookTlsSecretName" -}}
+{{- printf "%s-webhook-tls" (include "langgraph-cron-operator.fullname" .) }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.webhookCertSecretName" -}}
+{{- printf "%s-webhook-cert" (include "langgraph-cron-operator.fullname" .) }}
+{{- end }}
+
+{{- define "langgraph-cron-operator.webhookCertDir" -}}
+/etc/lgcron/webhook-tls
+{{- end }}
+
+{{/*
+RBAC for the ValidatingWebhookConfiguration the operator creates and keeps (kopf's managed mode: a create
+whose 409 is expected, then merge patches). Cluster-scoped objects: only a ClusterRole can grant them.
+*/}}
+{{- define "langgraph-cron-operator.webhookClusterRules" -}}
+{{- if .Values.webhook.enabled }}
+# The admission webhook's configuration. Kubernetes cannot limit `create` to a name (the name is not
+# known when a create is authorized), so create is for any ValidatingWebhookConfiguration; reading and
+# patching are for the operator's own only. No MutatingWebhookConfiguration: the operator has none.
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingwebhookconfigurations]
+  verbs: [create]
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingwebhookconfigurations]
+  resourceNames: [{{ .Values.webhook.configurationName | quote }}]
+  verbs: [get, patch]
+{{- end }}
+{{- end }}
