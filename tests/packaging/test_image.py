@@ -380,7 +380,7 @@ def operator(image, cluster, agent_server, tmp_path_factory) -> Iterator[Operato
     port = free_port()
     args = [re.sub(r"^(https?://[^/:]+):\d+", rf"\g<1>:{port}", a) for a in container["args"]]
     assert args != container["args"], "the Deployment's args have a --liveness URL"
-    liveness = urllib.parse.urlsplit([a for a in args if a.startswith("http")][0])
+    liveness = urllib.parse.urlsplit(next(a for a in args if a.startswith("http")))
     env = {**runner.env(container, {}), "LGCRON_SERVER_URL": agent_server.url, "PYTHONPROFILEIMPORTTIME": "1"}
     for name in ("LGCRON_WEBHOOK_PORT", "LGCRON_METRICS_PORT"):  # other listening ports, on the host's network too
         if env.get(name):

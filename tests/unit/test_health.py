@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import aiohttp
 import kopf
 import pytest
-from kopf._core.engines import indexing, probing  # kopf's own endpoint, as `lgcron run --liveness` serves it
+from kopf._core.engines import indexing, probing
 from langgraph_cron.clients.devserver import free_port
 from langgraph_cron.clients.kube import KubernetesApiError
 from langgraph_cron.controller import health, startup
