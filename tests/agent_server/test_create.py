@@ -109,12 +109,14 @@ async def test_thread_cron_has_thread_id_and_null_on_run_completed(client, raw, 
     assert cron.payload["multitask_strategy"] == "reject"
 
 
+@pytest.mark.server_has("webhook_check")
 async def test_loopback_webhook_is_rejected(client, uid):
     with pytest.raises(Rejected) as exc:
         await client.create(cron_body(uid, webhook="http://127.0.0.1:9/hook"))
     assert (exc.value.status_code, exc.value.detail) == (422, "Webhook host blocked: loopback IP range")
 
 
+@pytest.mark.server_has("webhook_check")
 async def test_unresolvable_webhook_host_is_rejected(client, uid):
     with pytest.raises(Rejected) as exc:
         await client.create(cron_body(uid, webhook="https://nonexistent.invalid/hook"))

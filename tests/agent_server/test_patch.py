@@ -127,6 +127,7 @@ async def test_patch_on_run_completed_is_accepted_even_for_thread_crons(client, 
     assert (await client.patch(cron.cron_id, {"on_run_completed": "keep"})).on_run_completed == "keep"
 
 
+@pytest.mark.server_has("clear_end_time")
 async def test_patch_end_time_sets_it_and_null_clears_it(client, cron):
     end = (datetime.now().astimezone() + timedelta(days=3650)).isoformat()
     # Disable first: an enabled cron with end_time breaks this server's scheduler (test_scheduler).

@@ -265,11 +265,30 @@ async def test_count_sends_filters_and_returns_the_integer():
     bodies = []
 
     def handler(request):
+        if request.url.path == "/info":  # a count by metadata first asks which release this is, once
+            return httpx.Response(200, json={"version": "0.16.7"})
         bodies.append(json.loads(request.content))
         return httpx.Response(200, json=4)
 
-    assert await client_for(handler).count(metadata={"k": "v"}) == 4
-    assert bodies == [{"metadata": {"k": "v"}}]
+    client = client_for(handler)
+    assert await client.count(metadata={"k": "v"}) == 4
+    assert await client.count(metadata={"k": "v"}) == 4
+    assert bodies == [{"metadata": {"k": "v"}}] * 2
+
+
+async def test_count_by_metadata_on_a_server_that_ignores_the_filter_pages_through_every_cron():
+    crons = [{"cron_id": f"c{i}", "schedule": "* * * * *", "metadata": {"k": "v" if i % 2 else "w"}} for i in range(5)]
+    seen = []
+
+    def handler(request):
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/info":
+            return httpx.Response(200, json={"version": "0.7.103"})
+        body = json.loads(request.content)
+        return httpx.Response(200, json=crons[body["offset"]:body["offset"] + body["limit"]])
+
+    assert await client_for(handler).count(metadata={"k": "v"}) == 2
+    assert seen == ["GET /info", "POST /runs/crons/search"]
 
 
 async def test_key_is_redacted_from_server_detail_and_client_repr():

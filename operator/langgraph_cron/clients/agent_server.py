@@ -30,6 +30,12 @@ from langgraph_cron.clients.agent_server_types import (  # noqa: F401  (re-expor
     ServerUnavailable,
     ThreadNotFound,
     Unauthorized,
+    error_for,
+)
+from langgraph_cron.clients.agent_server_versions import (
+    ServerFeatures,
+    find_cron,
+    matches,
 )
 from langgraph_cron.clients.http import (  # noqa: F401  (re-exported)
     USER_AGENT,
@@ -89,6 +95,9 @@ class AgentServerClient:
         url = httpx.URL(self.base_url)
         # Names the server in messages without any credentials embedded in the URL.
         self._display_url = str(url.copy_with(username=None, password=None)) if url.userinfo else self.base_url
+        # What this server's release lacks (agent_server_versions.py): known after the first GET /info.
+        self._features: ServerFeatures | None = None
+        self._evidence: frozenset[str] = frozenset()  # what a request found missing (a 405)
 
     def __repr__(self) -> str:
         return f"AgentServerClient({self._display_url!r}, api_key={'set' if self._api_key else 'unset'})"
@@ -99,13 +108,26 @@ class AgentServerClient:
         await self._request("GET", "/ok", op="ok")
 
     async def version(self) -> str | None:
-        """The server's version from GET /info (langgraph-api's `version`), None when it offers none."""
+        """The server's version from GET /info (langgraph-api's `version`), None when it offers none.
+        Also what `features()` answers from then on (logged once when the server lacks something)."""
         try:
             data = await self._request("GET", "/info", op="info")
         except (Rejected, Unauthorized):  # 404 on servers without it; some deployments protect it
-            return None
+            data = None
         version = data.get("version") if isinstance(data, dict) else None
-        return str(version)[:64] if version else None
+        version = str(version)[:64] if version else None
+        features = ServerFeatures.of(version, evidence=self._evidence)
+        if features != self._features and (features.lacks or not features.supported):
+            logger.info("%s is langgraph-api %s: %s", self._display_url, version, features.describe())
+        self._features = features
+        return version
+
+    async def features(self) -> ServerFeatures:
+        """What this server has, by its release (one GET /info per client, then remembered)."""
+        if self._features is None:
+            await self.version()
+        assert self._features is not None
+        return self._features
 
     # ---------------------------------------------------------------- crons
     async def create(self, payload: dict) -> Cron:
@@ -116,7 +138,18 @@ class AgentServerClient:
                                 op="create_for_thread", json=payload)
 
     async def get(self, cron_id: str) -> Cron:
-        return await self._cron("GET", _cron_path(cron_id), op="cron")
+        """One cron; on a server without GET /runs/crons/{id} (405: langgraph-api before 0.10), found by
+        paging through every cron, as CronNotFound (404) or Rejected (422, not a UUID) as a GET says."""
+        if "get_cron" not in self._evidence and (self._features is None or self._features.has("get_cron")):
+            try:
+                return await self._cron("GET", _cron_path(cron_id), op="cron")
+            except Rejected as exc:
+                if exc.status_code != 405:
+                    raise
+                self._evidence |= {"get_cron"}
+                if self._features is not None:
+                    self._features = ServerFeatures.of(self._features.version, evidence=self._evidence)
+        return await find_cron(self, cron_id, f"GET {self._display_url}{_cron_path(cron_id)}")
 
     async def patch(self, cron_id: str, fields: dict) -> Cron:
         """Measured semantics (inmem 0.16.7): the body is shallow-merged into the stored payload;
@@ -130,9 +163,10 @@ class AgentServerClient:
                      thread_id: str | None = None, limit: int = MAX_PAGE_SIZE, offset: int = 0,
                      sort_by: str = "created_at", sort_order: str = "asc") -> list[Cron]:
         """One page. `metadata` filters by containment; `assistant_id` must be a UUID (a graph
-        name is rejected with 422). Oldest first by default so paging is stable under inserts."""
+        name is rejected with 422). Oldest first by default so paging is stable under inserts. A server
+        that ignores `metadata` (before 0.9) returns a page of all crons: what passes the filter of it."""
         data = await self._search_page(metadata, assistant_id, thread_id, limit, offset, sort_by, sort_order)
-        return [self.parse(item) for item in data]
+        return [self.parse(item) for item in data if matches(item, metadata, assistant_id, thread_id)]
 
     async def _search_page(self, metadata: dict | None, assistant_id: str | None, thread_id: str | None,
                            limit: int, offset: int, sort_by: str = "created_at", sort_order: str = "asc") -> list:
@@ -150,13 +184,14 @@ class AgentServerClient:
         for a caller that looks at most crons only briefly, so neither the models nor all pages
         need to exist at once. `parse` makes a Cron of one. A cron deleted between pages can make
         a later one be skipped (offset paging); callers reconcile periodically, so that heals on
-        the next pass."""
+        the next pass. The filters are checked here too: a server before 0.9 ignores `metadata` and
+        returns every cron on it, so a search there pages through all of them."""
         offset = 0
         while True:
             data = await self._search_page(metadata, assistant_id, thread_id, page_size, offset)
             if not all(isinstance(item, dict) and "cron_id" in item for item in data):
                 raise ServerUnavailable(f"POST {self._display_url}/runs/crons/search: expected a JSON list of crons")
-            yield data
+            yield [item for item in data if matches(item, metadata, assistant_id, thread_id)]
             if len(data) < page_size:
                 return
             offset += len(data)
@@ -178,6 +213,11 @@ class AgentServerClient:
 
     async def count(self, *, metadata: dict | None = None, assistant_id: str | None = None,
                     thread_id: str | None = None) -> int:
+        """A server that ignores `metadata` (before 0.9) would count every cron: there, the matching
+        crons are paged through and counted here."""
+        if metadata and not (await self.features()).has("metadata_filter"):
+            return sum([len(page) async for page in self.search_pages(
+                metadata=metadata, assistant_id=assistant_id, thread_id=thread_id)])
         data = await self._request("POST", "/runs/crons/count", json=_filters(metadata, assistant_id, thread_id),
                                    op="count")
         if isinstance(data, bool) or not isinstance(data, int):
@@ -325,30 +365,8 @@ class AgentServerClient:
                 return response.json()
             except ValueError:
                 raise ServerUnavailable(f"{where}: HTTP {response.status_code} with a body that is not JSON") from None
-        raise self._error(response, where, op)
-
-    def _error(self, response: httpx.Response, where: str, op: str) -> AgentServerError:
-        status = response.status_code
-        detail = self._redact(_detail(response))
-        message = f"{where}: HTTP {status}: {detail}"
-        kwargs = dict(status_code=status, detail=detail)
-        if status in (401, 403):
-            return Unauthorized(message, **kwargs)
-        if status == 404:
-            if op == "create":
-                return AssistantNotFound(message, **kwargs)
-            if op == "create_for_thread":
-                # The server checks the assistant first: "Assistant 'x' not found" vs
-                # "Thread with ID 'y' not found. ..."
-                if detail.lower().startswith("assistant"):
-                    return AssistantNotFound(message, **kwargs)
-                return ThreadNotFound(message, **kwargs)
-            if op == "cron":
-                return CronNotFound(message, **kwargs)
-        if status in (408, 425, 429) or status >= 500:
-            return ServerUnavailable(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
-                                     **kwargs)
-        return Rejected(message, **kwargs)
+        raise error_for(response.status_code, self._redact(_detail(response)), where, op,
+                        retry_after=parse_retry_after(response.headers.get("retry-after")))
 
 
 __all__ = [

@@ -86,3 +86,25 @@ class Unauthorized(AgentServerError):
 class ServerUnavailable(AgentServerError):
     """Transient: 408/425/429/5xx, timeouts, connection errors, unreadable responses."""
     reason = "ServerUnavailable"
+
+
+def error_for(status: int, detail: str, where: str, op: str, *, retry_after: float | None = None) -> AgentServerError:
+    """The error of an HTTP error response to the request `where` (`op` says what it was for)."""
+    message = f"{where}: HTTP {status}: {detail}"
+    kwargs = dict(status_code=status, detail=detail)
+    if status in (401, 403):
+        return Unauthorized(message, **kwargs)
+    if status == 404:
+        if op == "create":
+            return AssistantNotFound(message, **kwargs)
+        if op == "create_for_thread":
+            # The server checks the assistant first: "Assistant 'x' not found" vs
+            # "Thread with ID 'y' not found. ..."
+            if detail.lower().startswith("assistant"):
+                return AssistantNotFound(message, **kwargs)
+            return ThreadNotFound(message, **kwargs)
+        if op == "cron":
+            return CronNotFound(message, **kwargs)
+    if status in (408, 425, 429) or status >= 500:
+        return ServerUnavailable(message, retry_after=retry_after, **kwargs)
+    return Rejected(message, **kwargs)

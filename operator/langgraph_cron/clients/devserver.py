@@ -43,8 +43,12 @@ class AgentServerProcess:
         workdir: str | os.PathLike | None = None,
         startup_timeout: float = 60.0,
         extra_env: dict[str, str] | None = None,
+        python: str | os.PathLike | None = None,
     ) -> None:
         self.graphs = dict(graphs)
+        # The interpreter that runs the server: this one by default; another venv's to run another
+        # release of langgraph-api (the tests' LGCRON_TEST_AGENT_SERVER_PYTHON, scripts/agent-servers).
+        self.python = str(python or sys.executable)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._own_workdir = workdir is None
@@ -101,7 +105,7 @@ class AgentServerProcess:
                 log.write(f"\n===== start {time.strftime('%H:%M:%S')} port {self.port} =====\n".encode())
                 log.flush()
                 proc = self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "langgraph_api.server:app",
+                    [self.python, "-m", "uvicorn", "langgraph_api.server:app",
                      "--host", "127.0.0.1", "--port", str(self.port)],
                     cwd=self.workdir, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stop() reaches any children

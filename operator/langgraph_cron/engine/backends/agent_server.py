@@ -28,7 +28,7 @@ from langgraph_cron.core.models import (
     format_time,
 )
 from langgraph_cron.core.objects import CronObject, Result
-from langgraph_cron.core.plan import desired_cron, observed_cron, plan_update
+from langgraph_cron.core.plan import Plan, desired_cron, observed_cron, plan_update
 from langgraph_cron.core.spec import RELEASED_KEY, UID_KEY, InvalidSpec, parse_spec
 from langgraph_cron.core.status import EventRecord, Outcome, build_status
 from langgraph_cron.engine.backends import Applied, Backend, StatusWriter, Work
@@ -119,6 +119,11 @@ class AgentServerBackend(Backend):
                 events.append(EventRecord("Warning", "DuplicateDeleted", f"deleted duplicate cron {duplicate.cron_id}"))
 
         plan = plan_update(desired, observed_cron(current), thread_id=spec.thread_id)
+        if plan.action == "patch" and "end_time" in plan.patch and plan.patch["end_time"] is None:
+            features = await client.features()  # before langgraph-api 0.12, end_time cannot be cleared
+            if not features.has("clear_end_time"):
+                why = f"spec.endTime was removed and langgraph-api {features.version} cannot unset it"
+                plan = Plan("replace", reasons=(why,))
         if plan.action == "patch":
             cron = await client.patch(current.cron_id, plan.patch)
             events.append(EventRecord("Normal", "Updated", f"updated cron {cron.cron_id}: {', '.join(plan.reasons)}"))
