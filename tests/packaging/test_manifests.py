@@ -65,29 +65,49 @@ def _crds(docs: list[dict]) -> dict[str, dict]:
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == "CustomResourceDefinition"}
 
 
-def test_installs_namespace_crds_rbac_and_deployment(docs):
+def test_installs_namespace_rbac_and_deployment_but_no_crds(docs):
+    """The CRDs are installed on their own (`kubectl apply -k crds/`, the README's first step): deleting the
+    operator's kustomization must never delete the CRDs, and with them every LangGraphCron, under running crons."""
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(
-        ["Namespace", *["CustomResourceDefinition"] * len(CRD_FILES), "ServiceAccount", "ClusterRole"]
+        ["Namespace", "ServiceAccount", "ClusterRole"]
         + ["ClusterRoleBinding", "Deployment", "Service", "Role", "RoleBinding"]
     )
-    assert sorted(_crds(docs)) == [
-        "clusterlanggraphservers.lgcron.io",
-        "langgraphcrons.lgcron.io",
-        "langgraphservers.lgcron.io",
-    ]
+    assert not _crds(docs)
     assert _one(docs, "Namespace")["metadata"]["name"] == "lgcron-system"
     for doc in docs:
         if doc["kind"] in ("ServiceAccount", "Deployment", "Service", "Role", "RoleBinding"):
             assert doc["metadata"]["namespace"] == "lgcron-system"
 
 
-def test_crds_are_the_generated_ones_unchanged(docs):
-    """`namespace: lgcron-system` in the kustomization must not touch them (the cluster-scoped one least of all)."""
+def test_manifests_do_not_reference_the_crds():
+    kustomization = yaml.safe_load((ROOT / "manifests" / "kustomization.yaml").read_text())
+    assert not [r for r in kustomization["resources"] if "crd" in r.lower()], kustomization["resources"]
+
+
+@pytest.fixture(scope="module")
+def crd_docs() -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: it is needed to build crds/ with kustomize")
+    result = subprocess.run([kubectl, "kustomize", str(ROOT / "crds")], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def test_crds_step_installs_the_generated_ones_unchanged(crd_docs):
+    """`kubectl apply -k crds/` (the install's first step) applies exactly the three generated CRDs."""
+    assert [d["kind"] for d in crd_docs] == ["CustomResourceDefinition"] * len(CRD_FILES)
+    assert sorted(_crds(crd_docs)) == [
+        "clusterlanggraphservers.lgcron.io",
+        "langgraphcrons.lgcron.io",
+        "langgraphservers.lgcron.io",
+    ]
     committed = [yaml.safe_load((ROOT / "crds" / name).read_text()) for name in CRD_FILES]
-    assert _crds(docs) == {crd["metadata"]["name"]: crd for crd in committed}
-    assert _crds(docs) == {crd["metadata"]["name"]: crd for crd in all_crds().values()}  # and to the models
-    for crd in _crds(docs).values():
+    assert _crds(crd_docs) == {crd["metadata"]["name"]: crd for crd in committed}
+    assert _crds(crd_docs) == {crd["metadata"]["name"]: crd for crd in all_crds().values()}  # and to the models
+    for crd in _crds(crd_docs).values():
         assert "namespace" not in crd["metadata"]
 
 
