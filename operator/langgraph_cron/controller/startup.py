@@ -49,7 +49,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     http = make_http_client(verify=config.tls_verify, timeout=config.request_timeout,
                             hooks={"response": [metrics.record_response]})
     if config.metrics_port:
-        prometheus_client.start_http_server(config.metrics_port)
+        prometheus_client.start_http_server(config.metrics_port, addr=config.metrics_address)
     service = CronService(config, http, kube)
     # Server objects and namespace labels, as kopf's indexes hold them (see controller/servers.py).
     service.servers = ServerDirectory()

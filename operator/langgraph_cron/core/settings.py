@@ -58,6 +58,14 @@ class Settings(BaseModel):
         description="LGCRON_INSECURE_SKIP_VERIFY: do not verify TLS certificates (an explicit, logged opt-in).",
     )
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="LGCRON_METRICS_PORT: serve Prometheus metrics.")
+    metrics_address: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        description=(
+            "LGCRON_METRICS_ADDRESS: the address the metrics port binds to (0.0.0.0: every IPv4 interface; "
+            "`::` for IPv6, 127.0.0.1 to keep it inside the Pod behind a proxy sidecar)."
+        ),
+    )
     forward_end_time: bool = Field(
         default=False,
         description=(
@@ -122,6 +130,7 @@ class Settings(BaseModel):
             "insecure_skip_verify": env.get("LGCRON_INSECURE_SKIP_VERIFY") or None,
             "forward_end_time": env.get("LGCRON_FORWARD_END_TIME"),
             "metrics_port": env.get("LGCRON_METRICS_PORT") or None,
+            "metrics_address": env.get("LGCRON_METRICS_ADDRESS") or None,
             "gc_interval": env.get("LGCRON_GC_INTERVAL") or None,
             "gc_min_age": env.get("LGCRON_GC_MIN_AGE") or None,
             "missed_run_grace": env.get("LGCRON_MISSED_RUN_GRACE") or None,
