@@ -44,13 +44,19 @@ async def delete_cron(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry
     raise kopf.TemporaryError(result.status.conditions[0].message, delay=result.retry_after or SLOW_RETRY_SECONDS)
 
 
-@kopf.index(*RESOURCE)
-async def lgcron_bodies(body: kopf.Body, memo: kopf.Memo, lgcron_bodies: kopf.Index, **_: Any) -> dict[str, Any]:
+@kopf.on.event(*RESOURCE)
+async def lgcron_bodies(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The registry the passes read. An event handler, not a kopf index: an index makes kopf wait for
+    every object's first event before any handler runs, which rules out kopf's worker limit (see
+    startup.py), and so lets a backlog of thousands of objects be handled all at once."""
     runtime: Runtime = memo.runtime
-    memo.registry.index = lgcron_bodies
-    start_passes(runtime)  # from the first index call: the registry's index exists from then on
-    runtime.first_sight(body)
-    return {body["metadata"]["uid"]: slim_body(body)}
+    start_passes(runtime)
+    uid = body["metadata"]["uid"]
+    if event.get("type") == "DELETED":
+        memo.registry.forget(uid)
+        return
+    runtime.first_sight(body)  # before it is remembered: first sight means not in the registry yet
+    memo.registry.remember(uid, slim_body(body))
 
 
 @kopf.on.event("batch", "v1", "cronjobs", labels={UID_LABEL: kopf.PRESENT})

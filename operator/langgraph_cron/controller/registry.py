@@ -21,11 +21,17 @@ def slim_body(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class BodyRegistry(Mapping[str, dict[str, Any]]):
-    """A view of kopf's index `lgcron_bodies` (kopf keeps it current and drops deleted objects); an
-    index handler, unlike an on.event one, does not log a line for every watch event."""
+    """The latest body of every LangGraphCron by uid, kept by the event handler `lgcron_bodies` (crons.py),
+    in the shape of a kopf index (uid -> a store of one body)."""
 
     def __init__(self) -> None:
-        self.index: Any = None  # kopf's Index, set by the index handler's first call
+        self.index: dict[str, list[dict[str, Any]]] = {}
+
+    def remember(self, uid: str, body: dict[str, Any]) -> None:
+        self.index[uid] = [body]
+
+    def forget(self, uid: str) -> None:
+        self.index.pop(uid, None)
 
     def __getitem__(self, uid: str) -> dict[str, Any]:
         for body in self.index[uid] if self.index is not None else ():

@@ -31,30 +31,37 @@ def _with_kind(body: Any, kind: str) -> dict[str, Any]:
     return {**slim_body(body), "kind": kind}
 
 
-@kopf.index(*SERVER_RESOURCE)
-async def lgcron_servers(body: kopf.Body, memo: kopf.Memo, lgcron_servers: kopf.Index, **_: Any) -> dict[Any, Any]:
-    memo.runtime.servers.directory.indexes["namespaced"] = lgcron_servers
+def _keep(memo: kopf.Memo, index: str, key: Any, value: Any, event: kopf.RawEvent) -> None:
+    """The directory's stores, as a kopf index would hold them (key -> [value]). Event handlers, not kopf
+    indexes: an index makes kopf wait for every object's first event, which rules out its worker limit."""
+    store = memo.runtime.servers.directory.indexes.setdefault(index, {})
+    if event.get("type") == "DELETED":
+        store.pop(key, None)
+    else:
+        store[key] = [value]
+
+
+@kopf.on.event(*SERVER_RESOURCE)
+async def lgcron_servers(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     server = _with_kind(body, SERVER_KIND)
-    return {ServerKey.of_body(server): server}
+    _keep(memo, "namespaced", ServerKey.of_body(server), server, event)
 
 
-@kopf.index(*CLUSTER_SERVER_RESOURCE)
-async def lgcron_cluster_servers(body: kopf.Body, memo: kopf.Memo, lgcron_cluster_servers: kopf.Index,
-                                 **_: Any) -> dict[Any, Any]:
-    memo.runtime.servers.directory.indexes["cluster"] = lgcron_cluster_servers
+@kopf.on.event(*CLUSTER_SERVER_RESOURCE)
+async def lgcron_cluster_servers(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     server = _with_kind(body, CLUSTER_SERVER_KIND)
-    return {ServerKey.of_body(server): server}
+    _keep(memo, "cluster", ServerKey.of_body(server), server, event)
 
 
-@kopf.index("", "v1", "namespaces")
-async def lgcron_namespace_labels(name: str, labels: kopf.Labels, memo: kopf.Memo,
-                                  lgcron_namespace_labels: kopf.Index, **_: Any) -> dict[str, dict[str, str]]:
-    """Namespace labels, for ClusterLangGraphServer namespaceSelector conditions (the index still holds
-    the old labels while this runs)."""
+@kopf.on.event("", "v1", "namespaces")
+async def lgcron_namespace_labels(event: kopf.RawEvent, name: str, labels: kopf.Labels, memo: kopf.Memo,
+                                  **_: Any) -> None:
+    """Namespace labels, for ClusterLangGraphServer namespaceSelector conditions."""
     runtime: Runtime = memo.runtime
-    runtime.servers.directory.indexes["namespaces"] = lgcron_namespace_labels
-    server_watch.namespace_labels_changed(runtime, name, runtime.servers.directory.namespace_labels(name), labels)
-    return {name: dict(labels)}
+    before = runtime.servers.directory.namespace_labels(name)
+    _keep(memo, "namespaces", name, dict(labels), event)
+    if event.get("type") != "DELETED":
+        server_watch.namespace_labels_changed(runtime, name, before, labels)
 
 
 @kopf.on.resume(*SERVER_RESOURCE)

@@ -1,5 +1,5 @@
 """The operator's and the CLI's views of the server objects (`ServerLookup`s for `connections.resolve`):
-what kopf's indexes hold (`ServerDirectory`), or objects read just before (`StaticServers`)."""
+what the operator's watches delivered (`ServerDirectory`), or objects read just before (`StaticServers`)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ class StaticServers:
 
 
 class ServerDirectory:
-    """The operator's ServerLookup: views of kopf's indexes of server objects and namespace labels
+    """The operator's ServerLookup: the server objects and namespace labels its watches delivered
     (kopf keeps them current and drops deleted objects), plus the checks this process made since (a
     check is known here before its status write comes back through the watch)."""
 
     def __init__(self) -> None:
-        # Set by the index handlers' first calls; a kopf index maps a key to a store of values.
+        # Kept by the event handlers (controller/servers.py), in a kopf index's shape: key -> [value].
         self.indexes: dict[str, Any] = {}
         self.checks: dict[ServerKey, ServerHealth] = {}
 

@@ -107,6 +107,17 @@ class Settings(BaseModel):
         ),
     )
 
+    max_workers: int = Field(
+        default=100,
+        ge=10,
+        le=10000,
+        description=(
+            "LGCRON_MAX_WORKERS: objects of one kind the operator handles at once (kopf's worker limit). The rest "
+            "wait their turn holding only their watch event: a cold start with a backlog of 10,000 objects would "
+            "otherwise start 10,000 handlers at once (and hold them all in memory)."
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -135,6 +146,7 @@ class Settings(BaseModel):
             "gc_min_age": env.get("LGCRON_GC_MIN_AGE") or None,
             "missed_run_grace": env.get("LGCRON_MISSED_RUN_GRACE") or None,
             "peering_lifetime": env.get("LGCRON_PEERING_LIFETIME") or None,
+            "max_workers": env.get("LGCRON_MAX_WORKERS") or None,
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 
