@@ -256,3 +256,10 @@ whose 409 is expected, then merge patches). Cluster-scoped objects: only a Clust
   verbs: [get, patch]
 {{- end }}
 {{- end }}
+
+{{/*
+The metrics Service (metrics.enabled): a DNS label, so at most 63 characters with its suffix.
+*/}}
+{{- define "langgraph-cron-operator.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "langgraph-cron-operator.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
