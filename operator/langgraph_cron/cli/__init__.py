@@ -10,6 +10,7 @@
     lgcron history NAMESPACE/NAME | -f FILE              the last runs of a cron              history.py
     lgcron trigger NAMESPACE/NAME [--wait]               start one run now                    trigger.py
     lgcron resume NAMESPACE/NAME                         resume a cron paused after failures  resume.py
+    lgcron uninstall [-n NS ...] [--crds]                delete every LangGraphCron, safely   uninstall.py
 
 Shared: errors.py (the one exit-code table, CliError) and cluster.py (kubeconfig, the Kubernetes
 client, the connector to a cron's Agent Server). Every error ends a command with one line on stderr,
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         resume,
         run,
         trigger,
+        uninstall,
         validate,
     )
 
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, crd, validate, apply, demo, audit, history, trigger, resume, invoke):
+    for module in (run, crd, validate, apply, demo, audit, uninstall, history, trigger, resume, invoke):
         module.add_parser(commands)  # the cronJob backend's Pods run `lgcron invoke`
     return parser
 
