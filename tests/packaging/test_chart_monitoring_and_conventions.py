@@ -181,3 +181,22 @@ def test_set_of_a_number_is_refused_and_set_string_passes():
         render(helm.parse_set_string("extraEnv[0].name=LGCRON_REQUEST_TIMEOUT,extraEnv[0].value=600"))
     values = helm.parse_set_string_values("extraEnv[0].name=LGCRON_REQUEST_TIMEOUT,extraEnv[0].value=600")
     assert _env(render(values)[0])["LGCRON_REQUEST_TIMEOUT"]["value"] == "600"
+
+
+# ---------------------------------------------------------------- defaultServer with GitOps
+
+
+def test_waiting_default_server_notes_say_how_gitops_needs_no_second_upgrade():
+    _, notes = render({"defaultServer": {"create": True, "url": "https://agents.example.com"}})
+    assert "not created yet" in notes and "With Flux or Argo CD" in notes and "crds.install=false" in notes
+    readme = (CHART / "README.md").read_text()
+    for words in ("dependsOn", "sync-wave", "crds: {install: false}"):
+        assert words in readme, words
+
+
+def test_with_crds_installed_separately_the_default_server_is_in_the_first_render():
+    """What the GitOps recipe relies on: crds.install=false renders the object at once, no Capabilities gate."""
+    docs, notes = render({"crds": {"install": False}, "defaultServer": {"create": True,
+                                                                       "url": "https://agents.example.com"}})
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterLangGraphServer"] == ["default"]
+    assert "not created yet" not in notes
