@@ -163,3 +163,9 @@ def test_applying_the_overlay_twice_reports_every_object_unchanged(crds_installe
     second = _apply(crds_installed, overlay)
     assert second and all(line.endswith(" unchanged") for line in second), "\n".join(second)
     assert sorted(line.split()[0] for line in second) == sorted(line.split()[0] for line in first)
+
+
+def test_the_readme_states_the_secret_step_and_the_overlay():
+    readme = (ROOT / "README.md").read_text()
+    assert "create secret generic lgcron-api-key --from-literal=apiKey=" in readme
+    assert "kubectl apply -k examples/kustomize-overlay/" in readme and "components: [../../manifests/monitoring]" in readme
