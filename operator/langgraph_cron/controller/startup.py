@@ -42,9 +42,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: loggin
     # How soon a standby replica takes over (kopf's default, 60 s, would leave crons unwatched for a minute).
     settings.peering.lifetime = config.peering_lifetime
     # A backlog (a cold start, a takeover) is handled LGCRON_MAX_WORKERS objects at a time, not all at once;
-    # a worker lets its slot go one second after its object's last event (kopf's default: five).
+    # a worker lets its slot go half a second after its object's last event (kopf's default: five seconds;
+    # engine/passes.py's FIRST_PASS_QUIET counts on it).
     settings.queueing.worker_limit = config.max_workers
-    settings.queueing.idle_timeout = 1.0
+    settings.queueing.idle_timeout = 0.5
     kube = KubeClient(lambda: connection_info(logger))
     if "LGCRON_CLUSTER_ID" not in os.environ:
         config = config.model_copy(update={"cluster_id": await read_cluster_id(kube)})

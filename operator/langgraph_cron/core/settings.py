@@ -108,7 +108,7 @@ class Settings(BaseModel):
     )
 
     max_workers: int = Field(
-        default=100,
+        default=200,
         ge=10,
         le=10000,
         description=(

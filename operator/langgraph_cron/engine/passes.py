@@ -54,10 +54,12 @@ async def resync_forever(runtime: Runtime) -> None:
 # kopf resumes every resource it finds when an operator starts, or when a standby takes over. A resource
 # whose status says it is in sync waits for the first pass instead of searching the server on its own:
 # 1,000 of them cost ceil(1000/page) searches, not 1,000. The pass starts once kopf has stopped handing
-# over resumed resources for a moment (the initial listing is done), or after FIRST_PASS_LATEST.
+# over resumed resources for FIRST_PASS_QUIET (the initial listing is done), or after FIRST_PASS_LATEST.
 
-FIRST_PASS_QUIET = 0.5
-FIRST_PASS_LATEST = 10.0
+# kopf hands resumed resources over LGCRON_MAX_WORKERS at a time, and a worker keeps its slot for half a
+# second after its object's last event (startup.py): a quiet second and a half means all were handed over.
+FIRST_PASS_QUIET = 1.5
+FIRST_PASS_LATEST = 120.0
 
 
 def verify_in_bulk(runtime: Runtime, obj: CronObject) -> bool:
