@@ -36,7 +36,8 @@ def kubeconfig_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _crons(server_url: str) -> dict[str, dict[str, Any]]:
-    """18 LangGraphCrons as 0.1.0 users wrote them: every field of its schema appears in at least one."""
+    """18 LangGraphCrons as 0.1.0 users wrote them: every field of its schema appears in at least one, except
+    server.apiKeySecretRef, cronJob.image and cronJob.serviceAccountName."""
     base = {"schedule": FAR_AWAY, "assistantId": "agent"}
     specs: dict[str, dict[str, Any]] = {
         "minimal": {},
@@ -58,8 +59,12 @@ def _crons(server_url: str) -> dict[str, dict[str, Any]]:
         "inline-server": {"server": {"url": server_url}},
         "server-ref": {"serverRef": {"name": "team-server"}},
         "cluster-server-ref": {"serverRef": {"kind": "ClusterLangGraphServer", "name": "shared-server"}},
-        "step-list": {"schedule": "*/15 8-18 * * MON-FRI", "timezone": "America/New_York"},
-        "stream-mode": {"streamMode": "values", "multitaskStrategy": "reject", "durability": "sync"},
+        "step-list": {"schedule": "*/15 8-18 * * MON-FRI", "timezone": "America/New_York", "enabled": False},
+        "cronjob-backend": {"backend": "cronJob", "streamMode": "values", "cronJob": {
+            "concurrencyPolicy": "Replace", "startingDeadlineSeconds": 120, "successfulJobsHistoryLimit": 2,
+            "failedJobsHistoryLimit": 1, "activeDeadlineSeconds": 300, "imagePullPolicy": "IfNotPresent",
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}, "podLabels": {"app": "report"},
+            "podAnnotations": {"team": "a"}}},
     }
     return {name: {**base, **spec} for name, spec in specs.items()}
 
