@@ -18,6 +18,7 @@ import kubernetes
 import pytest
 from install_helpers import (
     CRD_NAMES,
+    ROOT,
     apply_crds,
     kubectl,
     own_control_plane_kubeconfig,
@@ -52,10 +53,11 @@ async def second_server(auth_server) -> AsyncIterator[AgentServerClient]:
 
 
 @pytest.fixture
-def webhook(kube, monkeypatch) -> None:
-    """The operator's admission webhook on loopback, with the install's default names: the operator creates
-    the ValidatingWebhookConfiguration and the TLS Secret at run time, as in a cluster."""
-    kube.call_blocking("POST", api_path("v1", "namespaces"), {"metadata": {"name": OPERATOR_NAMESPACE}})
+def webhook(kube, monkeypatch, kubeconfig_path) -> None:
+    """The install's second step, `kubectl apply -k manifests/` (its Deployment never runs here: no kubelet;
+    the operator under test runs in-process instead), and the operator's admission webhook on loopback with
+    the install's default names: the operator creates the configuration and the TLS Secret at run time."""
+    kubectl(kubeconfig_path, "apply", "-k", str(ROOT / "manifests"))
     for name, value in {"LGCRON_WEBHOOK_HOST": "127.0.0.1", "LGCRON_WEBHOOK_PORT": str(free_port()),
                         "LGCRON_WEBHOOK_TLS_SECRET": f"{OPERATOR_NAMESPACE}/{TLS_SECRET}",
                         "LGCRON_WEBHOOK_NAMESPACES": kube.namespace}.items():
@@ -114,8 +116,10 @@ async def test_uninstall_as_documented_leaves_nothing(kube, operator, webhook, s
             assert f"CustomResourceDefinition {name}: deleted" in out, out
         assert f"ValidatingWebhookConfiguration {WEBHOOK_CONFIGURATION}: deleted" in out, out
 
-    # Step 2 would be `kubectl delete -k manifests/`: here the operator ran in-process and has stopped.
+    # Step 2: the operator (here it ran in-process, and has stopped; the Deployment goes too).
+    kubectl(kubeconfig_path, "delete", "-k", str(ROOT / "manifests"), "--wait=true", "--timeout=60s")
     assert await _mine(server, cluster) == [] and await _mine(second_server, cluster) == []
+    assert not await _exists(kube, api_path("v1", "namespaces", name=OPERATOR_NAMESPACE))  # nothing Terminating
     for name in CRD_NAMES:
         assert not await _exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
     assert not await _exists(kube, configuration) and not await _exists(kube, secret)
@@ -155,7 +159,7 @@ async def test_crds_deleted_anyway_is_recoverable_with_audit(kube, operator, ser
             await kube.create(resource(f"stranded-{i}"))
         for i in range(4):
             await kube.wait_for(f"stranded-{i}", is_ready, timeout=60)
-    kubectl(kubeconfig_path, "delete", "-k", str(Path(__file__).resolve().parents[2] / "crds"), "--wait=false")
+    kubectl(kubeconfig_path, "delete", "-k", str(ROOT / "crds"), "--wait=false")
     for i in range(4):  # what users do to get out: remove the finalizers by hand
         with contextlib.suppress(kubernetes.client.ApiException):
             await kube.patch(f"stranded-{i}", {"metadata": {"finalizers": None}})
