@@ -42,6 +42,8 @@ async def resync_forever(runtime: Runtime) -> None:
     interval = runtime.service.settings.resync_interval
     while True:
         await asyncio.sleep(interval)
+        if "first pass" in runtime.tasks:
+            continue  # resources are being resumed: the first pass will check them all at once
         try:
             async with runtime.pass_lock:
                 await resync_pass(runtime)
