@@ -39,6 +39,7 @@ def test_the_webhook_is_off_unless_the_operator_knows_how_it_is_reached():
 @pytest.mark.parametrize("env", [
     {"LGCRON_WEBHOOK_SERVICE": "no-namespace"}, {"LGCRON_WEBHOOK_FAILURE_POLICY": "Never"},
     {"LGCRON_WEBHOOK_TIMEOUT_SECONDS": "60"}, {"LGCRON_WEBHOOK_TLS_SECRET": "a/b/c"},
+    {"LGCRON_WEBHOOK_CONFIGURATION": "validation"},
 ])
 def test_a_wrong_webhook_setting_is_refused(env):
     with pytest.raises(ValueError):

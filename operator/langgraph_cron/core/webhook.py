@@ -86,6 +86,10 @@ class WebhookSettings(BaseModel):
         if env.get("LGCRON_WEBHOOK_NAMESPACES"):
             values["namespaces"] = [n.strip() for n in env["LGCRON_WEBHOOK_NAMESPACES"].split(",") if n.strip()]
         settings = cls.model_validate(values)
+        if "." not in settings.configuration:
+            # kopf names each webhook HANDLER.<configuration>; the apiserver wants at least three parts.
+            raise ValueError(f"LGCRON_WEBHOOK_CONFIGURATION must contain a dot, e.g. validation.lgcron.io, "
+                             f"got {settings.configuration!r}")
         for field, name in (("service", "LGCRON_WEBHOOK_SERVICE"), ("tls_secret", "LGCRON_WEBHOOK_TLS_SECRET")):
             value = getattr(settings, field)
             if value is not None and not _is_namespaced_name(value):
