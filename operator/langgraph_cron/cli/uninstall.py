@@ -110,7 +110,7 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--webhook-tls-secret", metavar="NAMESPACE/NAME",
         default=os.environ.get("LGCRON_WEBHOOK_TLS_SECRET") or f"{DEFAULT_OPERATOR_NAMESPACE}/{DEFAULT_TLS_SECRET}",
         help=f"the webhook's TLS Secret (default: LGCRON_WEBHOOK_TLS_SECRET, else "
-             f"{DEFAULT_OPERATOR_NAMESPACE}/{DEFAULT_TLS_SECRET}; the chart: <release namespace>/{DEFAULT_TLS_SECRET})",
+             f"{DEFAULT_OPERATOR_NAMESPACE}/{DEFAULT_TLS_SECRET}; the chart: <release namespace>/<fullname>-webhook-tls, as its Deployment sets LGCRON_WEBHOOK_TLS_SECRET)",
     )
     uninstall.add_argument(
         "--cluster", metavar="ID",

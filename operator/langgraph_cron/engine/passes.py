@@ -40,15 +40,19 @@ def release_free_memory() -> None:
 
 async def resync_forever(runtime: Runtime) -> None:
     interval = runtime.service.settings.resync_interval
+    loop = asyncio.get_running_loop()
+    runtime.last_pass_at = loop.time()
     while True:
-        await asyncio.sleep(interval)
-        if "first pass" in runtime.tasks:
-            continue  # resources are being resumed: the first pass will check them all at once
+        # A pass every interval, counted from the last one: a first pass after a start resets the count.
+        await asyncio.sleep(max(1.0, runtime.last_pass_at + interval - loop.time()))
+        if "first pass" in runtime.tasks or loop.time() - runtime.last_pass_at < interval - 1.0:
+            continue  # resources are being resumed (the first pass checks them all), or one just ran
         try:
             async with runtime.pass_lock:
                 await resync_pass(runtime)
         except Exception:  # a bad pass must not end resyncing for good
             logger.exception("resync pass failed")
+        runtime.last_pass_at = loop.time()
         release_free_memory()
 
 
@@ -91,6 +95,7 @@ async def first_pass(runtime: Runtime) -> None:
         runtime.requeue(body for uid, body in runtime.registry.items() if uid in runtime.awaiting_first_pass)
         dirty = None
     runtime.awaiting_first_pass.clear()
+    runtime.last_pass_at = loop.time()
     if dirty is not None:
         logger.info("first pass after start-up: %d resumed resources verified in bulk in %.1f s; %d reconciled",
                     waiting, loop.time() - began, dirty)

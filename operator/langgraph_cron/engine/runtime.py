@@ -75,6 +75,7 @@ class Runtime:
         # Resources resumed in sync, left to the first pass (engine/passes.py: verify_in_bulk).
         self.awaiting_first_pass: set[str] = set()
         self.last_resumed: float = 0.0
+        self.last_pass_at: float = 0.0  # loop time of the last batched pass (first or periodic)
 
     def cron_object(self, body: Any) -> CronObject:
         return CronObject.from_body(body, cluster=self.service.settings.cluster_id)
