@@ -23,7 +23,9 @@ Skipped where podman, kubectl or KUBEBUILDER_ASSETS are missing; with LGCRON_IMA
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -110,8 +112,6 @@ class Image:
 
 
 def package_hashes() -> dict[str, str]:
-    import hashlib
-
     source = ROOT / "operator" / "langgraph_cron"
     return {p.relative_to(source).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in source.rglob("*.py")}
 
@@ -226,8 +226,6 @@ class PodRunner:
                 if got.returncode != 0 or not got.stdout:
                     assert ref.get("optional"), f"Secret {ref['name']} (key {ref['key']}): {got.stderr}"
                     continue
-                import base64
-
                 env[item["name"]] = base64.b64decode(got.stdout).decode()
             else:
                 raise AssertionError(f"env {item['name']}: {source}: the test's kubelet does not know it")
