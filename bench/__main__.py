@@ -14,7 +14,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from langgraph_cron.clients.devserver import AgentServerProcess
 from langgraph_cron.core.plan import desired_cron
 from langgraph_cron.core.spec import Identity, parse_spec
 
-from bench import ROOT
 from bench.cluster import (
     ApiserverMetrics,
     Kube,
@@ -33,33 +31,8 @@ from bench.cluster import (
     emulator,
     start_control_plane,
 )
+from bench.common import GRAPHS, SPEC, bounded, pct, say
 from bench.operator_proc import OperatorProcess, cpu_seconds, stop_profile
-
-SPEC = {"schedule": "0 9 1 1 *", "assistantId": "agent"}  # 09:00 on 1 January: nothing fires during the run
-GRAPHS = {"agent": f"{ROOT / 'tests' / 'graphs' / 'echo.py'}:graph"}
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-async def bounded(concurrency: int, items: Iterable, fn: Callable[..., Awaitable], rate: float | None = None) -> None:
-    """fn(item) for every item, at most `concurrency` at a time (workers sharing one iterator), and
-    with `rate`, the i-th call starts no sooner than i/rate seconds after the first."""
-    it, started = enumerate(items), time.monotonic()
-
-    async def worker() -> None:
-        for i, item in it:
-            if rate:
-                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-            await fn(item)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]  # nearest rank
 
 
 def table(counts: Counter, *, min_count: int = 0) -> str:

@@ -32,7 +32,6 @@ import collections
 import contextlib
 import importlib.metadata
 import json
-import math
 import os
 import secrets
 import tempfile
@@ -47,6 +46,7 @@ from langgraph_cron.core.spec import InvalidSpec, parse_spec
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cluster import Kube, Observer, apply_crd, start_control_plane
+from bench.common import GRAPHS, pct, say
 from bench.operator_proc import OperatorProcess
 
 VALID = {"schedule": "0 9 1 1 *", "assistantId": "agent"}  # 09:00 on 1 January: nothing fires during the run
@@ -55,15 +55,6 @@ WARM_UP = 5
 CONFIGURATIONS = api_path("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations")
 WEBHOOK_METRIC = "apiserver_admission_webhook_admission_duration_seconds"
 READY_TARGET = 1.0
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]  # nearest rank
 
 
 def spread(values: list[float]) -> str:
@@ -311,11 +302,9 @@ def targets(off: Run, on: Run) -> None:
 
 async def run_admission(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lgcron-bench-"))
-    root = Path(__file__).resolve().parents[1]
     async with contextlib.AsyncExitStack() as stack:  # tears down in reverse: operators, Kubernetes, server
         (workdir / "server").mkdir()
-        server = AgentServerProcess({"agent": f"{root / 'tests' / 'graphs' / 'echo.py'}:graph"},
-                                    workdir=workdir / "server")
+        server = AgentServerProcess(GRAPHS, workdir=workdir / "server")
         stack.callback(server.stop)
         await asyncio.to_thread(server.start)
         if args.kube == "kubeconfig":

@@ -29,27 +29,11 @@ from pathlib import Path
 from langgraph_cron.clients.devserver import AgentServerProcess
 
 from bench.cluster import Kube, Observer, apply_crd, is_ready, start_control_plane
+from bench.common import GRAPHS, SPEC, bounded, say
 from bench.operator_proc import OperatorProcess
 
-SPEC = {"schedule": "0 9 1 1 *", "assistantId": "agent"}
 FIRST_PASS_LINE = b"first pass after start-up"
 PEERING_CRDS = Path(__file__).resolve().parents[1] / "charts" / "langgraph-cron-operator" / "crds" / "kopf-peering.yaml"
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-async def _bounded(concurrency: int, names: list[str], fn) -> None:
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for name in names:
-        queue.put_nowait(name)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await fn(queue.get_nowait())
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 class Lifecycle:
@@ -71,7 +55,7 @@ class Lifecycle:
 
     async def create_all(self) -> float:
         started = time.monotonic()
-        await _bounded(self.args.concurrency, self.names,
+        await bounded(self.args.concurrency, self.names,
                        lambda name: self.kube.create(name, {**SPEC, "input": {"text": name}}))
         return time.monotonic() - started
 
@@ -217,11 +201,9 @@ class Lifecycle:
 
 async def run_lifecycle(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lgcron-bench-"))
-    root = Path(__file__).resolve().parents[1]
     async with contextlib.AsyncExitStack() as stack:
         (workdir / "server").mkdir()
-        server = AgentServerProcess({"agent": f"{root / 'tests' / 'graphs' / 'echo.py'}:graph"},
-                                    workdir=workdir / "server")
+        server = AgentServerProcess(GRAPHS, workdir=workdir / "server")
         stack.callback(server.stop)
         await asyncio.to_thread(server.start)
         if args.kube == "kubeconfig":
