@@ -165,7 +165,7 @@ def ensure_crds(api: KubeTestApi, manifest: Path, timeout: float = 60.0) -> None
                 raise
             api.call_blocking("POST", api_path("apiextensions.k8s.io/v1", "customresourcedefinitions"), crd)
         else:
-            if not _contains(existing.get("spec"), crd["spec"]):  # the server adds defaults to the spec
+            if not contains(existing.get("spec"), crd["spec"]):  # the server adds defaults to the spec
                 crd = {**crd, "metadata": {**crd["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]}}
                 api.call_blocking("PUT", path, crd)
 
@@ -177,9 +177,10 @@ def ensure_crds(api: KubeTestApi, manifest: Path, timeout: float = 60.0) -> None
             time.sleep(0.5)
 
 
-def _contains(actual: Any, expected: Any) -> bool:
+def contains(actual: Any, expected: Any) -> bool:
+    """Whether `actual` holds everything `expected` says (dicts by key, lists item by item)."""
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in expected.items())
+        return isinstance(actual, dict) and all(contains(actual.get(k), v) for k, v in expected.items())
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(map(_contains, actual, expected))
+        return isinstance(actual, list) and len(actual) == len(expected) and all(map(contains, actual, expected))
     return actual == expected

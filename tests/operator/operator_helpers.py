@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langgraph_cron.clients import metrics
 from langgraph_cron.clients.agent_server import AgentServerClient, Cron
 
 FAR_AWAY = "0 9 1 1 *"  # never fires during a test
@@ -72,3 +74,14 @@ async def lgcron(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
     return process.returncode, out.decode(), err.decode()
+
+
+def server_requests() -> Counter:
+    """Agent Server requests the operator (running in this process) has made so far, by (method, endpoint);
+    `after - before` is what happened in between."""
+    counts: Counter = Counter()
+    for family in metrics.SERVER_REQUESTS.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):  # one per status code: summed
+                counts[sample.labels["method"], sample.labels["endpoint"]] += int(sample.value)
+    return counts

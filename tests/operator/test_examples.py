@@ -20,7 +20,7 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
-from kube_test_api import REAL_CLUSTER, KubeTestApi, api_path
+from kube_test_api import REAL_CLUSTER, KubeTestApi, api_path, contains
 from langgraph_cron.core.files import validate
 from langgraph_cron.core.manifests import read_documents
 
@@ -119,15 +119,9 @@ async def test_every_document_is_admitted_by_the_apiserver_with_dry_run_server(p
             refused[f"{path.name}:{index} {doc['kind']} {doc['metadata']['name']}"] = f"{exc.status}: {exc.body}"
             continue
         # Admitted as written: what the apiserver would store still holds every field of the example.
-        assert created["kind"] == doc["kind"] and _contains(created.get("spec"), doc.get("spec")), json.dumps(created)
+        assert created["kind"] == doc["kind"] and contains(created.get("spec"), doc.get("spec")), json.dumps(created)
     assert not refused, "\n".join(f"{where}: {why}" for where, why in refused.items())
     # Nothing was stored.
     assert await kube.list() == []
 
 
-def _contains(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in expected.items())
-    if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(map(_contains, actual, expected))
-    return actual == expected

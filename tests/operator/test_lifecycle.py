@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from kube_test_api import REAL_CLUSTER
-from langgraph_cron.clients import metrics
 from langgraph_cron.clients.agent_server import CronNotFound
 from operator_helpers import (
     FAR_AWAY,
@@ -26,6 +25,7 @@ from operator_helpers import (
     has_reason,
     is_ready,
     resource,
+    server_requests,
     wait_until,
 )
 
@@ -250,16 +250,6 @@ async def test_crash_between_create_and_status_write_adopts_the_cron(kube, opera
     assert "Adopted" in await event_reasons(kube, "crashed")
 
 
-def server_requests() -> Counter:
-    """Agent Server requests the operator (running in this process) has made so far."""
-    counts: Counter = Counter()
-    for family in metrics.SERVER_REQUESTS.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total"):  # one per status code: summed
-                counts[sample.labels["method"], sample.labels["endpoint"]] += int(sample.value)
-    return counts
-
-
 async def test_a_new_resource_costs_one_server_request_and_no_search(kube, operator, monkeypatch):
     # No operator can have made a cron for an object first seen without kopf's finalizer: its
     # create skips the uid search (the test above covers objects that have the finalizer).
@@ -430,18 +420,6 @@ async def test_scheduled_cron_really_fires_a_run(kube, operator, agent_server):
 # ------------------------------------------------------------------ batched resync
 
 
-def _server_requests() -> dict[tuple[str, str], float]:
-    from langgraph_cron.clients import metrics
-
-    totals: dict[tuple[str, str], float] = {}
-    for metric in metrics.SERVER_REQUESTS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total"):
-                key = (sample.labels["method"], sample.labels["endpoint"])
-                totals[key] = totals.get(key, 0) + sample.value
-    return totals
-
-
 async def test_steady_state_resync_is_one_search_per_server_and_writes_no_status(kube, operator):
     count = 20
     async with operator():
@@ -449,10 +427,10 @@ async def test_steady_state_resync_is_one_search_per_server_and_writes_no_status
             await kube.create(resource(f"steady-{i}"))
         ready = [await kube.wait_for(f"steady-{i}", is_ready) for i in range(count)]
         await asyncio.sleep(2.5)  # let the first pass after creation settle
-        before = _server_requests()
+        before = server_requests()
         versions = {o["metadata"]["name"]: (await kube.get(o["metadata"]["name"]))["metadata"]["resourceVersion"] for o in ready}
         await asyncio.sleep(6.5)  # three passes at LGCRON_RESYNC_INTERVAL=2
-        after = _server_requests()
+        after = server_requests()
         versions_after = {name: (await kube.get(name))["metadata"]["resourceVersion"] for name in versions}
 
     delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}

@@ -8,26 +8,11 @@ import asyncio
 import logging
 
 import pytest
-from langgraph_cron.clients import metrics
-from operator_helpers import is_ready, resource, wait_until
+from operator_helpers import is_ready, resource, server_requests, wait_until
 
 pytestmark = [pytest.mark.operator, pytest.mark.timeout(180)]
 
 N = 20
-
-
-def _requests() -> dict[tuple[str, str], float]:
-    found: dict[tuple[str, str], float] = {}
-    for family in metrics.SERVER_REQUESTS.collect():
-        for sample in family.samples:
-            if sample.name.endswith("_total"):
-                key = (sample.labels["method"], sample.labels["endpoint"])
-                found[key] = found.get(key, 0) + sample.value
-    return found
-
-
-def _delta(before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
-    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
 
 
 async def _all_ready(kube, names: set[str]) -> list[dict]:
@@ -48,10 +33,10 @@ async def test_a_restart_verifies_in_sync_resources_in_one_search_and_writes_not
     await server.delete(lost["status"]["cronId"])
 
     caplog.set_level(logging.INFO, logger="langgraph_cron.engine.passes")
-    before = _requests()
+    before = server_requests()
     async with operator():
         await wait_until(lambda: _said(caplog, "first pass after start-up"), timeout=60, what="the first pass")
-        during = _delta(before, _requests())
+        during = server_requests() - before
         repaired = await kube.wait_for("restart-0", lambda o: o["status"]["cronId"] != lost["status"]["cronId"])
         await asyncio.sleep(1)  # anything else the restart would write has had time to land
         after = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in await kube.list()}
