@@ -51,3 +51,14 @@ def own_control_plane_kubeconfig(monkeypatch: pytest.MonkeyPatch, crds: Path | N
         monkeypatch.setenv("KUBECONFIG", str(plane.kubeconfig))
         monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(plane.kubeconfig))
         yield plane.kubeconfig
+
+
+async def exists(kube, path: str) -> bool:
+    """Whether the object at this API path exists (404: no)."""
+    try:
+        await kube.call("GET", path)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True

@@ -19,12 +19,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import helm_python as helm  # helm-python-sdk, in the test extra
-import kubernetes
 import pytest
 import yaml
 from install_helpers import (
     CRD_NAMES,
     ROOT,
+    exists,
     kubectl,
     own_control_plane_kubeconfig,
     requires_private_control_plane,
@@ -141,16 +141,6 @@ class Pod:
         self.process = None
 
 
-async def _exists(kube: KubeTestApi, path: str) -> bool:
-    try:
-        await kube.call("GET", path)
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
-
-
 def _path(doc: dict) -> str:
     group_version, kind = doc["apiVersion"], doc["kind"]
     plural = {"ServiceAccount": "serviceaccounts", "CustomResourceDefinition": "customresourcedefinitions",
@@ -239,7 +229,7 @@ async def _helm_path(kubeconfig_path, kube, agent_server, server, tmp_path, log,
             await kube.create(resource(name))
         before = {n: (await kube.wait_for(n, is_ready, timeout=40))["status"]["cronId"] for n in names}
         assert len(await _mine(server, cluster)) == CRONS
-        assert await _exists(kube, webhook_configuration) and await _exists(kube, tls_path)
+        assert await exists(kube, webhook_configuration) and await exists(kube, tls_path)
 
     # helm upgrade lgcron ... --reuse-values --set resyncInterval=60: the Deployment changes; Recreate.
     assert pod.env["LGCRON_RESYNC_INTERVAL"] == "300"
@@ -254,7 +244,7 @@ async def _helm_path(kubeconfig_path, kube, agent_server, server, tmp_path, log,
         mine = await _mine(server, cluster)
         assert sorted(c.cron_id for c in mine) == sorted(before.values())  # and none duplicated
         for path in crd_paths:  # kept through the upgrade
-            assert await _exists(kube, path)
+            assert await exists(kube, path)
 
         # The README's Uninstall for Helm users, step 1, while the operator runs.
         monkeypatch.setenv("LGCRON_SERVER_URL", agent_server.url)  # "for crons of the operator's default server"
@@ -274,9 +264,9 @@ async def _helm_path(kubeconfig_path, kube, agent_server, server, tmp_path, log,
 
     assert await _mine(server, cluster) == []
     for doc in upgraded:
-        assert not await _exists(kube, _path(doc)), doc["metadata"]["name"]
-    assert not await _exists(kube, webhook_configuration)
-    assert not await _exists(kube, tls_path), f"the webhook's TLS Secret {tls_secret} is left"
+        assert not await exists(kube, _path(doc)), doc["metadata"]["name"]
+    assert not await exists(kube, webhook_configuration)
+    assert not await exists(kube, tls_path), f"the webhook's TLS Secret {tls_secret} is left"
     assert not (await kube.call("GET", api_path("admissionregistration.k8s.io/v1",
                                                 "validatingwebhookconfigurations")))["items"]
     assert not (await kube.call("GET", api_path("v1", "secrets", RELEASE_NAMESPACE)))["items"]

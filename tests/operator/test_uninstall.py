@@ -20,6 +20,7 @@ from install_helpers import (
     CRD_NAMES,
     ROOT,
     apply_crds,
+    exists,
     kubectl,
     own_control_plane_kubeconfig,
     requires_private_control_plane,
@@ -64,16 +65,6 @@ def webhook(kube, monkeypatch, kubeconfig_path) -> None:
         monkeypatch.setenv(name, value)
 
 
-async def _exists(kube, path: str) -> bool:
-    try:
-        await kube.call("GET", path)
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
-
-
 async def _cluster_id(kube) -> str:
     return (await kube.call("GET", api_path("v1", "namespaces", name="kube-system")))["metadata"]["uid"]
 
@@ -105,7 +96,7 @@ async def test_uninstall_as_documented_leaves_nothing(kube, operator, webhook, s
         configuration = api_path("admissionregistration.k8s.io/v1", "validatingwebhookconfigurations",
                                  name=WEBHOOK_CONFIGURATION)
         secret = api_path("v1", "secrets", OPERATOR_NAMESPACE, TLS_SECRET)
-        assert await _exists(kube, configuration) and await _exists(kube, secret)
+        assert await exists(kube, configuration) and await exists(kube, secret)
 
         # The README's Uninstall, step 1, while the operator runs: it deletes the crons (finalizers).
         code, out, err = await lgcron("uninstall", "--crds", "--timeout", "60", timeout=120)
@@ -119,10 +110,10 @@ async def test_uninstall_as_documented_leaves_nothing(kube, operator, webhook, s
     # Step 2: the operator (here it ran in-process, and has stopped; the Deployment goes too).
     kubectl(kubeconfig_path, "delete", "-k", str(ROOT / "manifests"), "--wait=true", "--timeout=60s")
     assert await _mine(server, cluster) == [] and await _mine(second_server, cluster) == []
-    assert not await _exists(kube, api_path("v1", "namespaces", name=OPERATOR_NAMESPACE))  # nothing Terminating
+    assert not await exists(kube, api_path("v1", "namespaces", name=OPERATOR_NAMESPACE))  # nothing Terminating
     for name in CRD_NAMES:
-        assert not await _exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
-    assert not await _exists(kube, configuration) and not await _exists(kube, secret)
+        assert not await exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
+    assert not await exists(kube, configuration) and not await exists(kube, secret)
     apply_crds(kubeconfig_path)  # for the namespace fixture's own teardown, which lists LangGraphCrons
 
 
@@ -140,7 +131,7 @@ async def test_uninstall_refuses_crds_while_crons_are_held(kube, operator, serve
     assert "is still Terminating" in err and "Is the operator running" in err, err
     assert "CustomResourceDefinition" not in out, out
     for name in CRD_NAMES:  # kept: deleting them now would strand the crons
-        assert await _exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
+        assert await exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions", name=name))
     assert len(await _mine(server, cluster)) == 3
     async with operator():
         code, out, err = await lgcron("uninstall", "--crds", "--timeout", "60", "--keep-webhook", timeout=120)
@@ -165,7 +156,7 @@ async def test_crds_deleted_anyway_is_recoverable_with_audit(kube, operator, ser
             await kube.patch(f"stranded-{i}", {"metadata": {"finalizers": None}})
 
     async def crds_gone() -> bool:
-        return not any([await _exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions",
+        return not any([await exists(kube, api_path("apiextensions.k8s.io/v1", "customresourcedefinitions",
                                                      name=name)) for name in CRD_NAMES])
 
     await wait_until(crds_gone, timeout=30, what="the CRDs to be deleted")
