@@ -17,9 +17,9 @@ import pytest
 from langgraph_cron.clients.agent_server import make_http_client
 from langgraph_cron.clients.kube import SecretNotFound
 from langgraph_cron.core.connections import ServerHealth, ServerKey
-from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.models import LangGraphCronStatus
 from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import Identity, parse_spec
 from langgraph_cron.engine.servers import ServerService
@@ -43,6 +43,9 @@ class FakeKube:
         self.secrets = {("platform", "shared-key"): CLUSTER_KEY, ("tenant", "team-key"): TEAM_KEY,
                         ("platform", "valid-key"): VALID_KEY}
         self.status_writes: list[tuple[str, str | None, str, dict]] = []
+        self.objects: dict[tuple[str, str | None, str], dict] = {}
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.reads: list[str] = []
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
@@ -55,6 +58,16 @@ class FakeKube:
 
     async def patch_server_status(self, plural: str, namespace: str | None, name: str, patch: dict) -> None:
         self.status_writes.append((plural, namespace, name, patch))
+
+    # The API's own copies, for what the watch has not delivered yet (ServerDirectory.unseen).
+    async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict | None:
+        self.reads.append(f"{plural}/{namespace or ''}/{name}")
+        return self.objects.get((plural, namespace, name))
+
+    async def get_namespace(self, name: str) -> dict | None:
+        self.reads.append(f"namespaces/{name}")
+        labels = self.namespace_labels.get(name)
+        return None if labels is None else {"metadata": {"name": name, "labels": labels}}
 
 
 def cluster_server(name: str, url: str, *, conditions: list | None = None, secret: str = "shared-key",
@@ -92,6 +105,11 @@ class World:
 
     def label_namespace(self, namespace: str, labels: dict[str, str]) -> None:
         self.directory.indexes["namespaces"][namespace] = [labels]
+
+    def in_api_only(self, body: dict[str, Any]) -> None:
+        """A server object the API has and the watch has not delivered yet (a start, a takeover)."""
+        plural = "clusterlanggraphservers" if body["kind"] == "ClusterLangGraphServer" else "langgraphservers"
+        self.kube.objects[plural, body["metadata"].get("namespace"), body["metadata"]["name"]] = body
 
 
 @pytest.fixture
@@ -363,3 +381,68 @@ async def test_a_bad_or_missing_ca_bundle_is_said_and_nothing_is_sent(world, rec
     health = await w.servers.check(ref, w.service.clock())
     assert (health.ready, health.reason) == (False, "SecretNotFound") and "corp-ca" in health.message
     assert recorder.sent == []
+
+
+# ---------------------------------------------------------------- before the watch has delivered a server object
+
+
+def checked_ready(body: dict[str, Any]) -> dict[str, Any]:
+    """The server object's status as the previous operator left it: Ready for this generation and URL."""
+    return {**body, "status": {"observedGeneration": body["metadata"]["generation"], "url": body["spec"]["url"],
+                               "conditions": [{"type": "Ready", "status": "True", "reason": "Connected",
+                                               "message": "", "lastTransitionTime": "2026-12-05T00:00:00Z"}]}}
+
+
+async def test_a_deletion_after_a_restart_carries_the_key_of_a_server_the_watch_has_not_delivered(
+        world, recorder, other_url, client):
+    """kopf hands a resource over before or after its server object, in any order: the deletion reads
+    the server object from the API rather than going out with no key (which a server with auth refuses,
+    holding the deletion for a minute)."""
+    before = world()
+    before.add(cluster_server("shared", other_url, conditions=[{"namespaces": ["tenant"]}]))
+    obj = cron(CLUSTER_REF)
+    made = await before.service.reconcile(obj)
+    assert ready_of(made)[0] == "True"
+    after = world()  # a new operator: its watch has delivered the cron, not yet the server object
+    after.in_api_only(cluster_server("shared", other_url, conditions=[{"namespaces": ["tenant"]}]))
+    recorder.sent.clear()
+    done = await after.service.finalize(cron(CLUSTER_REF, status=made.status, uid=obj.identity.uid))
+    assert done.done, ready_of(done)
+    assert recorder.keys_sent_to("localhost") == {CLUSTER_KEY}
+    assert after.kube.reads == ["clusterlanggraphservers//shared"]
+    assert await client.search(metadata={"lgcron.io/uid": obj.identity.uid}) == []
+
+
+async def test_a_resumed_cron_does_not_read_server_not_found_for_a_server_that_exists(world, recorder, other_url):
+    """Its server object's status says Ready (the previous operator's check): Ready, with no new check,
+    and the object is read once, not on every reconcile."""
+    w = world()
+    w.in_api_only(checked_ready(cluster_server("shared", other_url, conditions=[{"namespaces": ["tenant"]}])))
+    obj = cron(CLUSTER_REF)
+    made = await w.service.reconcile(obj)
+    assert ready_of(made)[0] == "True", ready_of(made)
+    again = await w.service.reconcile(cron(CLUSTER_REF, status=made.status, uid=obj.identity.uid))
+    assert ready_of(again)[0] == "True"
+    assert w.kube.reads == ["clusterlanggraphservers//shared"]
+    assert recorder.keys_sent_to("localhost") == {CLUSTER_KEY}
+    assert (await w.service.finalize(cron(CLUSTER_REF, status=again.status, uid=obj.identity.uid))).done
+
+
+async def test_a_server_the_api_has_not_either_is_still_not_found_and_read_once(world, recorder):
+    w = world()
+    for _ in range(2):
+        result = await w.service.reconcile(cron(CLUSTER_REF))
+        assert ready_of(result)[:2] == ("False", "ServerNotFound")
+    assert w.kube.reads == ["clusterlanggraphservers//shared"]  # the 404 is remembered too
+    assert recorder.sent == []
+
+
+async def test_namespace_labels_the_watch_has_not_delivered_are_read_for_a_selector(world, recorder, other_url):
+    w = world()
+    selector = [{"namespaceSelector": {"matchLabels": {"lgcron.io/agents": "allowed"}}}]
+    w.add(cluster_server("shared", other_url, conditions=selector))
+    w.kube.namespace_labels["tenant"] = {"lgcron.io/agents": "allowed"}
+    status = await made_and_deleted(w.service, cron(CLUSTER_REF))
+    assert status.server_url == other_url
+    assert w.kube.reads == ["namespaces/tenant"]
+    assert recorder.keys_sent_to("localhost") == {CLUSTER_KEY}

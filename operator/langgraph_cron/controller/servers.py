@@ -33,12 +33,9 @@ def _with_kind(body: Any, kind: str) -> dict[str, Any]:
 
 def _keep(memo: kopf.Memo, index: str, key: Any, value: Any, event: kopf.RawEvent) -> None:
     """The directory's stores, as a kopf index would hold them (key -> [value]). Event handlers, not kopf
-    indexes: an index makes kopf wait for every object's first event, which rules out its worker limit."""
-    store = memo.runtime.servers.directory.indexes.setdefault(index, {})
-    if event.get("type") == "DELETED":
-        store.pop(key, None)
-    else:
-        store[key] = [value]
+    indexes: an index makes kopf wait for every object's first event, which rules out its worker limit
+    (what a cron needs before the watch delivers it is read from the API: core/server_lookup.py)."""
+    memo.runtime.servers.directory.keep(index, key, value, deleted=event.get("type") == "DELETED")
 
 
 @kopf.on.event(*SERVER_RESOURCE)

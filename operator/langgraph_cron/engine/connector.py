@@ -13,18 +13,34 @@ through here, so all of them honour the same rules:
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from langgraph_cron.clients.agent_server import AgentServerClient, make_http_client
-from langgraph_cron.clients.kube import SecretNotFound
+from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
 from langgraph_cron.core import connections
-from langgraph_cron.core.connections import Connection, NoServers, ServerLookup
-from langgraph_cron.core.models import LangGraphCronSpec, ServerObjectRef
+from langgraph_cron.core.connections import (
+    Connection,
+    NoServers,
+    ServerKey,
+    ServerLookup,
+)
+from langgraph_cron.core.models import (
+    CLUSTER_SERVER_KIND,
+    CLUSTER_SERVER_PLURAL,
+    SERVER_PLURAL,
+    LangGraphCronSpec,
+    ServerObjectRef,
+)
+from langgraph_cron.core.objects import CronObject
+from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import InvalidSpec, parse_spec
+
+logger = logging.getLogger(__name__)
 
 # Keys rotate: clients of old keys must not pile up.
 MAX_CACHED_CLIENTS = 256
@@ -35,6 +51,14 @@ class SecretReader(Protocol):
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str: ...
     async def read_configmap_value(self, namespace: str, name: str, key: str) -> str: ...
+
+
+@runtime_checkable
+class ObjectReader(Protocol):
+    """What the operator's connector also reads, for what its watches have not delivered yet."""
+
+    async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
+    async def get_namespace(self, name: str) -> dict[str, Any] | None: ...
 
 
 class Connector:
@@ -76,6 +100,28 @@ class Connector:
             return spec, self.resolve(spec, namespace, require_ready=False)
         except InvalidSpec:
             return spec, None
+
+    async def look_up_unseen(self, obj: CronObject) -> None:
+        """Read from the API the server objects this cron names or has a cron through, and its namespace's
+        labels, that the operator's watches have not delivered yet (core/server_lookup.py says why).
+        A failed read changes nothing: the cron is resolved on what the watches delivered, as before."""
+        directory = self.servers
+        if not isinstance(directory, ServerDirectory) or not isinstance(self.kube, ObjectReader):
+            return  # a CLI's lookup is read whole beforehand; file mode has none
+        namespace = obj.identity.namespace
+        keys = {ServerKey.of(ref, namespace) for ref in (obj.status.server_ref, _spec_server_ref(obj.raw_spec)) if ref}
+        try:
+            for key in directory.unseen(keys):
+                plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
+                body = await self.kube.get_server_object(plural, key.namespace, key.name)
+                directory.looked_up_server(key, None if body is None else {**body, "kind": key.kind})
+            servers = [directory.server(key) for key in keys if key.kind == CLUSTER_SERVER_KIND]
+            if directory.labels_unseen(namespace) and any(s and connections.uses_namespace_labels(s) for s in servers):
+                found = await self.kube.get_namespace(namespace)
+                directory.looked_up_labels(namespace, None if found is None else found["metadata"].get("labels") or {})
+        except KubernetesApiError as exc:
+            logger.debug("%s/%s: could not read what the watch has not delivered yet: %s",
+                         namespace, obj.identity.name, exc)
 
     def for_server_object(self, body: Any) -> Connection:
         """The connection a server object itself binds (what its check uses)."""
@@ -163,3 +209,14 @@ class Connector:
         self._ca_clients.clear()
         if self._owns_http:
             await self.http.aclose()
+
+
+def _spec_server_ref(raw_spec: dict[str, Any]) -> ServerObjectRef | None:
+    """spec.serverRef, if it is well-formed (a malformed one is the spec's error, said elsewhere)."""
+    raw = raw_spec.get("serverRef")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ServerObjectRef.model_validate(raw)
+    except ValueError:
+        return None

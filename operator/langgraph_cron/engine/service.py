@@ -145,6 +145,7 @@ class CronService:
         # Newer than the body when a status write has not come back through the watch yet.
         previous = self.memory.history_base(obj.identity.uid, obj.status)
         work: Work | None = None
+        await self.connector.look_up_unseen(obj)
         try:
             spec = parse_effective(obj.raw_spec, obj.identity.namespace, obj.identity.name)
             target = self.connector.resolve(spec, obj.identity.namespace)
@@ -231,6 +232,7 @@ class CronService:
         now = self.clock()
         events: list[EventRecord] = []
         orphan = obj.raw_spec.get("deletionPolicy") == "Orphan"
+        await self.connector.look_up_unseen(obj)  # a deletion on a restart needs its server's key
         try:
             for backend in self.backends:
                 held = await backend.delete(obj, events, orphan=orphan)
