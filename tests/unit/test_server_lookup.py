@@ -52,3 +52,13 @@ def test_namespace_labels_looked_up():
     assert not directory.labels_unseen("team") and directory.namespace_labels("team") == {"tier": "paid"}
     directory.keep("namespaces", "team", {"tier": "free"}, deleted=False)
     assert directory.namespace_labels("team") == {"tier": "free"}
+
+
+def test_stale_copies_do_not_pile_up():
+    clock = Clock()
+    directory = ServerDirectory(clock)
+    for i in range(300):
+        directory.looked_up_server(ServerKey("LangGraphServer", f"ns-{i}", "gone"), None)
+        clock.now += 1.0
+    assert len(directory.looked_up) < 256
+    assert directory.unseen([ServerKey("LangGraphServer", "ns-299", "gone")]) == []

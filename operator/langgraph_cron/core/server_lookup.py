@@ -90,10 +90,16 @@ class ServerDirectory:
         return not self._known("namespaces", namespace)
 
     def looked_up_server(self, key: ServerKey, body: Mapping[str, Any] | None) -> None:
-        self.looked_up[(_index_of(key), key)] = (self._clock(), body)
+        self._look_up((_index_of(key), key), body)
 
     def looked_up_labels(self, namespace: str, labels: Mapping[str, str] | None) -> None:
-        self.looked_up[("namespaces", namespace)] = (self._clock(), labels)
+        self._look_up(("namespaces", namespace), labels)
+
+    def _look_up(self, what: tuple[str, Any], value: Any) -> None:
+        now = self._clock()
+        if len(self.looked_up) >= 256:  # stale copies of objects the watch never delivered (404s, say)
+            self.looked_up = {k: v for k, v in self.looked_up.items() if now - v[0] < LOOKED_UP_SECONDS}
+        self.looked_up[what] = (now, value)
 
     # ------------------------------------------------------------ the ServerLookup protocol
 
