@@ -46,6 +46,7 @@ class FakeKube:
         self.objects: dict[tuple[str, str | None, str], dict] = {}
         self.namespace_labels: dict[str, dict[str, str]] = {}
         self.reads: list[str] = []
+        self.crons: list[dict] = []  # LangGraphCrons the API has
 
     async def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         try:
@@ -63,6 +64,10 @@ class FakeKube:
     async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict | None:
         self.reads.append(f"{plural}/{namespace or ''}/{name}")
         return self.objects.get((plural, namespace, name))
+
+    async def list_langgraphcrons(self, namespace: str | None = None) -> list[dict]:
+        self.reads.append(f"langgraphcrons/{namespace or ''}")
+        return [c for c in self.crons if namespace is None or c["metadata"]["namespace"] == namespace]
 
     async def get_namespace(self, name: str) -> dict | None:
         self.reads.append(f"namespaces/{name}")
@@ -446,3 +451,23 @@ async def test_namespace_labels_the_watch_has_not_delivered_are_read_for_a_selec
     assert status.server_url == other_url
     assert w.kube.reads == ["namespaces/tenant"]
     assert recorder.keys_sent_to("localhost") == {CLUSTER_KEY}
+
+
+async def test_a_server_object_is_not_let_go_while_the_api_has_a_cron_the_watch_has_not_delivered(world, other_url):
+    """Its deletion after a start: the registry may not hold every cron yet, so an empty registry is
+    confirmed with a list before the server (and the key its crons' deletions need) may go."""
+    w = world()
+    server = {**cluster_server("shared", other_url, conditions=[{"namespaces": ["tenant"]}]),
+              "metadata": {"name": "shared", "generation": 1, "deletionTimestamp": "2026-12-05T00:00:00Z"}}
+    user = {"metadata": {"namespace": "tenant", "name": "user"}, "spec": {"serverRef": CLUSTER_REF["serverRef"]},
+            "status": {"serverRef": CLUSTER_REF["serverRef"], "cronId": str(uuid.uuid4())}}
+    w.kube.crons.append(user)
+    assert await w.servers.hold_while_used(server, []) == ["tenant/user"]
+    assert w.kube.reads == ["langgraphcrons/"]
+    assert w.kube.status_writes and w.kube.status_writes[-1][3]["inUseBy"] == 1
+    w.kube.crons.clear()
+    assert await w.servers.hold_while_used(server, []) == []
+    # What the watch delivered is enough to hold it: no list then.
+    w.kube.reads.clear()
+    assert await w.servers.hold_while_used(server, [user]) == ["tenant/user"]
+    assert w.kube.reads == []

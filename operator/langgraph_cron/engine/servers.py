@@ -154,7 +154,7 @@ class ServerService:
         """The LangGraphCrons that still refer to a server object being deleted (ns/name), with its
         status saying so; empty when it may go."""
         key = ServerKey.of_body(body)
-        users = holders(key, crons)
+        users = holders(key, crons) or holders(key, await self._crons_in_api(key))
         if users:
             health = connections.current_health(body, self.directory.checks.get(key)) or ServerHealth(
                 body["metadata"].get("generation"), (body.get("spec") or {}).get("url") or "", False, "Unchecked",
@@ -165,6 +165,18 @@ class ServerService:
         else:
             self.directory.checks.pop(key, None)
         return [f"{b['metadata']['namespace']}/{b['metadata']['name']}" for b in users]
+
+    async def _crons_in_api(self, key: ServerKey) -> list[dict[str, Any]]:
+        """The LangGraphCrons the API has, before a server object is let go: the watch may not have
+        delivered every cron yet (after a start, kopf hands objects over in any order), and a server
+        let go too early takes with it the key its crons' deletions need. A refused list (a namespaced
+        operator's RBAC) leaves the watch's verdict."""
+        try:
+            return await self.kube.list_langgraphcrons(key.namespace)
+        except KubernetesApiError as exc:
+            logger.warning("%s: cannot list LangGraphCrons to confirm that none uses it (%s); "
+                           "going by the ones this operator has seen", key, exc)
+            return []
 
     async def _write_status(self, key: ServerKey, patch: dict[str, Any]) -> None:
         plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
