@@ -194,7 +194,7 @@ async def _uninstall(args: argparse.Namespace, settings: Settings) -> Report:
             meta = body["metadata"]
             if meta.get("deletionTimestamp") is None:
                 path = f"/apis/{GROUP}/{VERSION}/namespaces/{meta['namespace']}/{PLURAL}/{meta['name']}"
-                await cluster.call(cluster.kube._request("DELETE", path), verb="delete", resource=PLURAL,
+                await cluster.call(cluster.kube.delete_path(path), verb="delete", resource=PLURAL,
                                    namespace=meta["namespace"])
             report.deleted.append(f"{meta['namespace']}/{meta['name']}")
         deleted_uids = {body["metadata"]["uid"] for body in crons}
@@ -276,7 +276,7 @@ def _why_left(body: dict[str, Any]) -> str:
 
 async def _delete(cluster: Cluster, path: str, *, resource: str, namespace: str | None = None) -> bool:
     """DELETE; False when it was not there."""
-    return await cluster.call(cluster.kube._request("DELETE", path), verb="delete", resource=resource,
+    return await cluster.call(cluster.kube.delete_path(path), verb="delete", resource=resource,
                               namespace=namespace) is not None
 
 
@@ -298,7 +298,7 @@ async def _delete_crds(cluster: Cluster, timeout: float, report: Report) -> None
     async def server_objects() -> list[tuple[str, dict[str, Any]]]:
         found = []
         for plural in (SERVER_PLURAL, CLUSTER_SERVER_PLURAL):
-            page = await cluster.call(cluster.kube._request("GET", f"{prefix}/{plural}"), verb="list", resource=plural)
+            page = await cluster.call(cluster.kube.get_path(f"{prefix}/{plural}"), verb="list", resource=plural)
             found += [(plural, item) for item in (page or {}).get("items") or []]
         return found
 
@@ -331,7 +331,7 @@ async def _delete_crds(cluster: Cluster, timeout: float, report: Report) -> None
     while True:
         left = []
         for name in names:
-            crd = await cluster.call(cluster.kube._request("GET", f"{CRDS}/{name}"), verb="get",
+            crd = await cluster.call(cluster.kube.get_path(f"{CRDS}/{name}"), verb="get",
                                      resource="customresourcedefinitions")
             if crd is not None:
                 left.append(name)

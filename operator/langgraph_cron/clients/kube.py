@@ -300,6 +300,14 @@ class KubeClient:
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._request("GET", _path("batch/v1", "jobs", namespace, name))
 
+    async def get_path(self, path: str) -> dict[str, Any] | None:
+        """GET any API path (None on 404): for `lgcron uninstall`, which walks kinds it does not model."""
+        return await self._request("GET", path)
+
+    async def delete_path(self, path: str) -> dict[str, Any] | None:
+        """DELETE any API path (None on 404)."""
+        return await self._request("DELETE", path)
+
     async def api_group(self, group_version: str = f"{GROUP}/{VERSION}") -> dict[str, Any] | None:
         """The discovery document of an API group version (None: not served, e.g. the CRDs are not installed)."""
         return await self._request("GET", f"/apis/{group_version}")
