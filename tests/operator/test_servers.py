@@ -261,6 +261,34 @@ async def test_a_url_change_moves_every_cron_and_leaves_none_behind(kube, operat
             await kube.wait_gone(cron_name, timeout=60)
 
 
+async def test_a_deletion_on_a_restart_does_not_wait_for_the_watch_to_deliver_its_server_object(
+        kube, kube_emulator, operator, servers, auth_recorder):
+    """kopf hands a resource over before or after its server object, in any order (the old flake of
+    the test above). Here the new operator cannot list ClusterLangGraphServers for 8 s: the deletion
+    reads its server object from the API and goes with its key at once (with no key, the server's
+    401 held it for a minute)."""
+    await kube.create_secret("platform-key", {"apiKey": PLATFORM_KEY})
+    name = servers.cluster_name("late")
+    await servers.create("ClusterLangGraphServer", name,
+                         cluster_spec(auth_recorder.url, kube.namespace, conditions=[{"namespaces": [kube.namespace]}]))
+    async with operator():
+        await kube.create(resource("going", serverRef={"kind": "ClusterLangGraphServer", "name": name}))
+        made = await kube.wait_for("going", is_ready)
+    await kube.delete("going")  # while no operator runs: its finalizer holds it
+    unlisted = kube_emulator.fail_requests(
+        503, seconds=8, match=lambda r: r.resource is not None and r.resource.plural == "clusterlanggraphservers"
+        and r.name is None)
+    auth_recorder.seen.clear()
+    async with operator():
+        started = asyncio.get_running_loop().time()
+        await kube.wait_gone("going", timeout=30)
+        took = asyncio.get_running_loop().time() - started
+    assert unlisted.hits >= 1, "the operator's watch of ClusterLangGraphServers was never refused"
+    assert took < 8, f"the deletion waited for the watch ({took:.1f} s)"
+    assert (f"DELETE /runs/crons/{made['status']['cronId']}", PLATFORM_KEY) in auth_recorder.seen
+    assert auth_recorder.keys() == {PLATFORM_KEY}
+
+
 async def test_deleting_a_server_in_use_is_held_until_its_crons_are_gone(kube, operator, servers, recorder):
     await kube.create_secret("team-key", {"apiKey": TEAM_KEY})
     await servers.create("LangGraphServer", "team-server",
