@@ -44,7 +44,7 @@ class FakeKube:
                         ("platform", "valid-key"): VALID_KEY}
         self.status_writes: list[tuple[str, str | None, str, dict]] = []
         self.objects: dict[tuple[str, str | None, str], dict] = {}
-        self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.labels: dict[str, dict[str, str]] = {}  # namespace labels the API has
         self.reads: list[str] = []
         self.crons: list[dict] = []  # LangGraphCrons the API has
 
@@ -69,10 +69,9 @@ class FakeKube:
         self.reads.append(f"langgraphcrons/{namespace or ''}")
         return [c for c in self.crons if namespace is None or c["metadata"]["namespace"] == namespace]
 
-    async def get_namespace(self, name: str) -> dict | None:
+    async def namespace_labels(self, name: str) -> dict[str, str] | None:
         self.reads.append(f"namespaces/{name}")
-        labels = self.namespace_labels.get(name)
-        return None if labels is None else {"metadata": {"name": name, "labels": labels}}
+        return self.labels.get(name)
 
 
 def cluster_server(name: str, url: str, *, conditions: list | None = None, secret: str = "shared-key",
@@ -446,7 +445,7 @@ async def test_namespace_labels_the_watch_has_not_delivered_are_read_for_a_selec
     w = world()
     selector = [{"namespaceSelector": {"matchLabels": {"lgcron.io/agents": "allowed"}}}]
     w.add(cluster_server("shared", other_url, conditions=selector))
-    w.kube.namespace_labels["tenant"] = {"lgcron.io/agents": "allowed"}
+    w.kube.labels["tenant"] = {"lgcron.io/agents": "allowed"}
     status = await made_and_deleted(w.service, cron(CLUSTER_REF))
     assert status.server_url == other_url
     assert w.kube.reads == ["namespaces/tenant"]

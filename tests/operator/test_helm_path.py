@@ -41,6 +41,7 @@ RELEASE, RELEASE_NAMESPACE = "lgcron", "lgcron-system"
 CLUSTER_KEY = "lgcron.io/cluster"
 KEEP = "helm.sh/resource-policy"
 CRONS = 6
+SELECTED = {"agents.example.com/tier": "selected"}
 # Helm's InstallOrder (pkg/release/util/kind_sorter.go) for the kinds this chart renders; uninstall is its reverse.
 INSTALL_ORDER = ["Namespace", "ServiceAccount", "Secret", "CustomResourceDefinition", "ClusterRole",
                  "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment"]
@@ -222,11 +223,23 @@ async def _helm_path(kubeconfig_path, kube, agent_server, server, tmp_path, log,
     assert "`--webhook-tls-secret <release namespace>/<fullname>-webhook-tls`" in (ROOT / "README.md").read_text()
     tls_namespace, _, tls_name = tls_secret.partition("/")
     tls_path = api_path("v1", "secrets", tls_namespace, tls_name)
-    names = [f"cron-{i}" for i in range(CRONS)]
+    names = [f"cron-{i}" for i in range(CRONS - 1)] + ["selected"]
+    # A ClusterLangGraphServer that lets namespaces in by label: its crons need the namespace's labels,
+    # which the webhook and the operator read with the chart's RBAC (list on namespaces; no get).
+    await kube.call("PATCH", api_path("v1", "namespaces", name=kube.namespace),
+                    {"metadata": {"labels": SELECTED}}, content_type="application/merge-patch+json")
+    await kube.call("POST", api_path(LGCRON_API_VERSION, "clusterlanggraphservers"), {
+        "apiVersion": LGCRON_API_VERSION, "kind": "ClusterLangGraphServer", "metadata": {"name": "by-label"},
+        "spec": {"url": agent_server.url, "conditions": [{"namespaceSelector": {"matchLabels": SELECTED}}]}})
     async with running(pod):
         await _until_webhook_refuses(kubeconfig_path, kube.namespace)
-        for name in names:
+        for name in names[:-1]:
             await kube.create(resource(name))
+        selected = yaml.safe_dump({"apiVersion": LGCRON_API_VERSION, "kind": "LangGraphCron",
+                                   "metadata": {"name": "selected", "namespace": kube.namespace},
+                                   "spec": resource("selected", serverRef={"kind": "ClusterLangGraphServer",
+                                                                           "name": "by-label"})["spec"]})
+        kubectl(kubeconfig_path, "apply", "-f", "-", stdin=selected)  # the webhook admits it
         before = {n: (await kube.wait_for(n, is_ready, timeout=40))["status"]["cronId"] for n in names}
         assert len(await _mine(server, cluster)) == CRONS
         assert await exists(kube, webhook_configuration) and await exists(kube, tls_path)

@@ -12,6 +12,7 @@ import pytest
 from langgraph_cron.clients.kube import KubeClient, KubernetesApiError, SecretNotFound
 
 SECRET_VALUE = "sk-kube-client-test-value"
+NAMESPACES = {"team": {"tier": "paid"}}
 
 
 class FakeApiserver:
@@ -19,6 +20,7 @@ class FakeApiserver:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, str]] = []  # (method, path, Authorization)
+        self.list_namespaces_forbidden = False
         self.app = aiohttp.web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
 
@@ -31,6 +33,16 @@ class FakeApiserver:
             return aiohttp.web.json_response({"data": {"apiKey": base64.b64encode(SECRET_VALUE.encode()).decode()}})
         if request.path == "/api/v1/namespaces/team/secrets/forbidden":
             return aiohttp.web.json_response({"message": "secrets is forbidden"}, status=403)
+        if request.path == "/api/v1/namespaces":  # list: granted to the operator, refused to a "person"
+            if self.list_namespaces_forbidden:
+                return aiohttp.web.json_response({"message": "namespaces is forbidden"}, status=403)
+            name = request.query.get("fieldSelector", "").removeprefix("metadata.name=")
+            items = [{"metadata": {"name": n, "labels": labels}} for n, labels in NAMESPACES.items() if n == name]
+            return aiohttp.web.json_response({"items": items})
+        if request.path.startswith("/api/v1/namespaces/") and request.path.count("/") == 4:
+            name = request.path.rsplit("/", 1)[1]
+            if name in NAMESPACES:
+                return aiohttp.web.json_response({"metadata": {"name": name, "labels": NAMESPACES[name]}})
         if request.path.startswith("/apis/batch/v1/namespaces/team/cronjobs") and request.method == "POST":
             return aiohttp.web.json_response({"message": "spec.timeZone: Invalid value"}, status=422)
         return aiohttp.web.json_response({"message": "not found"}, status=404)
@@ -112,3 +124,18 @@ async def test_an_unreachable_api_is_a_retryable_error_with_no_response() -> Non
         assert failed.value.status == 0 and not failed.value.permanent
         with pytest.raises(SecretNotFound, match="did not answer"):
             await kube.read_secret_value("team", "key", "apiKey")
+
+
+async def test_namespace_labels_by_a_list_and_by_a_get_where_the_list_is_refused(apiserver) -> None:
+    """The operator's RBAC has list on namespaces, not get (a ClusterLangGraphServer's namespaceSelector)."""
+    fake, url = apiserver
+    login, _ = logins(url, "good")
+    async with KubeClient(login) as kube:
+        assert await kube.namespace_labels("team") == {"tier": "paid"}
+        assert await kube.namespace_labels("absent") is None
+        assert [(m, p) for m, p, _ in fake.requests] == [("GET", "/api/v1/namespaces")] * 2
+        fake.list_namespaces_forbidden = True
+        assert await kube.namespace_labels("team") == {"tier": "paid"}
+        assert await kube.namespace_labels("absent") is None
+        assert [p for _, p, _ in fake.requests[2:]] == ["/api/v1/namespaces", "/api/v1/namespaces/team",
+                                                       "/api/v1/namespaces", "/api/v1/namespaces/absent"]

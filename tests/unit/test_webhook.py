@@ -139,8 +139,9 @@ class Objects:
             raise KubernetesApiError("GET", "/apis/...", 503, "unavailable")
         return self.servers.get((plural, namespace, name))
 
-    async def get_namespace(self, name: str) -> dict | None:
-        return self.namespaces.get(name)
+    async def namespace_labels(self, name: str) -> dict | None:
+        found = self.namespaces.get(name)
+        return None if found is None else found["metadata"].get("labels") or {}
 
 
 def cron(spec: dict, namespace: str = "team-a") -> dict:

@@ -147,7 +147,8 @@ Cluster-scoped reads needed in every mode. kopf observes namespaces (to resolve 
 (to notice the CRD being installed or changed); without them it serves what it saw at start-up and warns.
 */}}
 {{- define "langgraph-cron-operator.kopfClusterRules" -}}
-# A ClusterLangGraphServer's namespaceSelector conditions read namespace labels from this same watch:
+# A ClusterLangGraphServer's namespaceSelector conditions read namespace labels from this same watch, or
+# (the webhook, a cron handled before the watch delivered its namespace) by a list narrowed to one name:
 # no extra verb.
 - apiGroups: [""]
   resources: [namespaces]

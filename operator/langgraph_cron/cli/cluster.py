@@ -142,10 +142,9 @@ class Cluster:
         """A namespace's labels, or None when they cannot be read (a ClusterLangGraphServer's
         namespaceSelector then does not match, as in the operator)."""
         try:
-            body = await self.kube.get_namespace(namespace)
+            return await self.kube.namespace_labels(namespace)
         except KubernetesApiError:
             return None
-        return None if body is None else (body.get("metadata") or {}).get("labels") or {}
 
 
 @dataclass

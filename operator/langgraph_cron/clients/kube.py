@@ -268,6 +268,19 @@ class KubeClient:
     async def get_namespace(self, name: str) -> dict[str, Any] | None:
         return await self._request("GET", f"/api/v1/namespaces/{name}")
 
+    async def namespace_labels(self, name: str) -> dict[str, str] | None:
+        """A namespace's labels (None: no such namespace), for a ClusterLangGraphServer's namespaceSelector.
+        Read by a list narrowed to the name: the operator's RBAC has list on namespaces (kopf watches them)
+        and get only on kube-system. A get where the list is refused (a person's narrower role)."""
+        try:
+            page = await self._request("GET", "/api/v1/namespaces", query={"fieldSelector": f"metadata.name={name}"})
+            found = next(iter((page or {}).get("items") or []), None)
+        except KubernetesApiError as exc:
+            if exc.status != 403:
+                raise
+            found = await self.get_namespace(name)
+        return None if found is None else dict((found.get("metadata") or {}).get("labels") or {})
+
     async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """A LangGraphServer (namespace) or ClusterLangGraphServer (None)."""
         prefix = f"/apis/{GROUP}/{VERSION}"

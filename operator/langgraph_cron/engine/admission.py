@@ -106,9 +106,9 @@ class Admission:
         lookup.objects[key] = {**server, "kind": key.kind}
         if key.kind == CLUSTER_SERVER_KIND and uses_namespace_labels(server):
             try:
-                found = await self.kube.get_namespace(namespace)
+                labels = await self.kube.namespace_labels(namespace)
             except KubernetesApiError:
-                found = None  # unreadable labels match no selector, as in reconcile
-            if found is not None:
-                lookup.labels[namespace] = (found.get("metadata") or {}).get("labels") or {}
+                labels = None  # unreadable labels match no selector, as in reconcile
+            if labels is not None:
+                lookup.labels[namespace] = labels
         return lookup

@@ -58,7 +58,7 @@ class ObjectReader(Protocol):
     """What the operator's connector also reads, for what its watches have not delivered yet."""
 
     async def get_server_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
-    async def get_namespace(self, name: str) -> dict[str, Any] | None: ...
+    async def namespace_labels(self, name: str) -> dict[str, str] | None: ...
 
 
 class Connector:
@@ -117,8 +117,7 @@ class Connector:
                 directory.looked_up_server(key, None if body is None else {**body, "kind": key.kind})
             servers = [directory.server(key) for key in keys if key.kind == CLUSTER_SERVER_KIND]
             if directory.labels_unseen(namespace) and any(s and connections.uses_namespace_labels(s) for s in servers):
-                found = await self.kube.get_namespace(namespace)
-                directory.looked_up_labels(namespace, None if found is None else found["metadata"].get("labels") or {})
+                directory.looked_up_labels(namespace, await self.kube.namespace_labels(namespace))
         except KubernetesApiError as exc:
             logger.debug("%s/%s: could not read what the watch has not delivered yet: %s",
                          namespace, obj.identity.name, exc)
