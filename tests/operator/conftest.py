@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import sys
 import warnings
@@ -28,7 +29,9 @@ from typing import Any
 import kopf
 import kubernetes
 import pytest
+import yaml
 from control_plane import ControlPlane
+from install_helpers import kubectl
 from kopf.testing import KopfRunner
 from kube_emulator import KubeEmulator
 from kube_test_api import (
@@ -36,6 +39,7 @@ from kube_test_api import (
     LGCRON_API_VERSION,
     LGCRON_KIND,
     LGCRON_PLURAL,
+    OPERATOR_RBAC,
     REAL_CLUSTER,
     TEST_KUBECONFIG,
     KubeTestApi,
@@ -212,8 +216,52 @@ SENTINEL_API_KEY = "sk-lgcron-sentinel-4f1d9c2e7a"
 SENTINEL_SECRET = "lgcron-default-api-key"
 
 
+# The ServiceAccount kubeconfig of each cluster the tests use (the session's, or a test's own control plane).
+_OPERATOR_KUBECONFIGS: dict[str, Path] = {}
+
+
+def operator_kubeconfig(admin_kubeconfig: Path, directory: Path) -> Path:
+    """With OPERATOR_RBAC: a kubeconfig of the manifests' ServiceAccount on this cluster, with the namespace,
+    ServiceAccount and RBAC applied as shipped; a verb they lack then fails the test that needs it."""
+    if str(admin_kubeconfig) in _OPERATOR_KUBECONFIGS:
+        return _OPERATOR_KUBECONFIGS[str(admin_kubeconfig)]
+    manifests = Path(__file__).resolve().parents[2] / "manifests"
+    for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):  # kustomize's namespace: lgcron-system
+        kubectl(admin_kubeconfig, "apply", "-n", "lgcron-system", "-f", str(manifests / name))
+    token = kubectl(admin_kubeconfig, "-n", "lgcron-system", "create", "token", "langgraph-cron-operator",
+                    "--duration=4h").strip()
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
+    path = directory / "operator-kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "operator", "cluster": cluster}],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "operator", "user": "operator"}}],
+    }))
+    _OPERATOR_KUBECONFIGS[str(admin_kubeconfig)] = path
+    return path
+
+
+@contextlib.contextmanager
+def operator_credentials(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With OPERATOR_RBAC: KUBECONFIG names the ServiceAccount's while the operator starts (its login
+    and its own client read it then), and the admin's again afterwards."""
+    if not OPERATOR_RBAC:
+        yield
+        return
+    admin = Path(request.getfixturevalue("kubeconfig_path"))
+    path = str(operator_kubeconfig(admin, Path(request.getfixturevalue("tmp_path_factory").mktemp("operator-rbac"))))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LGCRON_TEST_ADMIN_KUBECONFIG", str(admin))  # for `lgcron` run by the test meanwhile
+        patch.setenv("KUBECONFIG", path)
+        patch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", path)
+        yield
+
+
 @pytest.fixture
-async def operator(run_operator, proxy, monkeypatch, kube, caplog):
+async def operator(run_operator, proxy, monkeypatch, kube, caplog, request):
     """`async with operator():` runs the shipped operator, pointed at the proxied Agent Server.
 
     At teardown it asserts that the sentinel API key appears in no log line, Event or status.
@@ -229,11 +277,16 @@ async def operator(run_operator, proxy, monkeypatch, kube, caplog):
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[Any]:
-        async with run_operator("-m", "langgraph_cron.controller") as runner:
-            yield runner
+        with operator_credentials(request):
+            async with run_operator("-m", "langgraph_cron.controller") as runner:
+                yield runner
         outputs.append(runner.output)
 
     yield running
+    if OPERATOR_RBAC:
+        lines = [line for text in [*outputs, caplog.text] for line in text.splitlines()]
+        refused = [line for line in lines if "forbidden" in line.lower() or re.search(r'HTTP 403|" 403 ', line)]
+        assert not refused, f"the operator met a 403 with the shipped RBAC: {refused[:3]}"
 
     written = [*outputs, caplog.text, json.dumps(await kube.list()),
                json.dumps(await kube.call("GET", api_path("v1", "events", kube.namespace)))]

@@ -27,6 +27,9 @@ Obj = dict[str, Any]
 TEST_KUBECONFIG = os.environ.get("LGCRON_TEST_KUBECONFIG") or None
 KUBEBUILDER_ASSETS = os.environ.get("KUBEBUILDER_ASSETS") or None
 REAL_CLUSTER = bool(TEST_KUBECONFIG or KUBEBUILDER_ASSETS)
+# LGCRON_TEST_OPERATOR_RBAC=1 (a real cluster only): the operator runs as the manifests' ServiceAccount
+# with the manifests' RBAC, not as the test's admin (the `operator` fixture); the tests' own calls stay admin.
+OPERATOR_RBAC = REAL_CLUSTER and os.environ.get("LGCRON_TEST_OPERATOR_RBAC") == "1"
 
 LGCRON_API_VERSION = "lgcron.io/v1alpha1"
 LGCRON_KIND = "LangGraphCron"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from collections import Counter
@@ -68,9 +69,12 @@ async def lgcron(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     """`python -m langgraph_cron.cli ARGS` as a process of its own (KUBECONFIG and LGCRON_* from the
     test's environment): (exit code, stdout, stderr). kmock serves on the test's event loop, so the
     process is awaited, never waited for in a blocking call."""
+    env = dict(os.environ)
+    if admin := env.pop("LGCRON_TEST_ADMIN_KUBECONFIG", None):  # the operator runs as its ServiceAccount
+        env["KUBECONFIG"] = admin
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "langgraph_cron.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=timeout)
     return process.returncode, out.decode(), err.decode()

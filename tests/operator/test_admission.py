@@ -24,7 +24,7 @@ from typing import Any
 import kubernetes
 import pytest
 import yaml
-from kube_test_api import REAL_CLUSTER, api_path, ensure_crds
+from kube_test_api import OPERATOR_RBAC, REAL_CLUSTER, api_path, ensure_crds
 from langgraph_cron.clients.devserver import free_port
 from langgraph_cron.core import rules
 from langgraph_cron.core.files import validate
@@ -59,6 +59,9 @@ def webhook(kube, monkeypatch) -> dict[str, str]:
         "LGCRON_WEBHOOK_TLS_SECRET": f"{kube.namespace}/lgcron-webhook-tls",
         "LGCRON_WEBHOOK_NAMESPACES": kube.namespace,
     }
+    if OPERATOR_RBAC:  # the names the shipped RBAC grants by name (manifests/rbac.yaml)
+        env["LGCRON_WEBHOOK_CONFIGURATION"] = "validation.lgcron.io"
+        env["LGCRON_WEBHOOK_TLS_SECRET"] = "lgcron-system/lgcron-webhook-tls"
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
