@@ -36,8 +36,6 @@ from langgraph_cron.core.connections import Connection, ServerKey
 from langgraph_cron.core.server_lookup import StaticServers
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
-    CLUSTER_SERVER_PLURAL,
-    SERVER_PLURAL,
     LangGraphCronSpec,
     ServerObjectRef,
 )
@@ -133,9 +131,8 @@ class Cluster:
         return body
 
     async def server_object(self, key: ServerKey) -> dict[str, Any] | None:
-        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
-        body = await self.call(self.kube.get_server_object(plural, key.namespace, key.name), verb="get",
-                               resource=plural, namespace=key.namespace)
+        body = await self.call(self.kube.get_server_object(key.plural, key.namespace, key.name), verb="get",
+                               resource=key.plural, namespace=key.namespace)
         return None if body is None else {**body, "kind": key.kind}
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:

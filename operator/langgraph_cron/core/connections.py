@@ -29,6 +29,8 @@ from pydantic import ValidationError
 
 from langgraph_cron.core.models import (
     CLUSTER_SERVER_KIND,
+    CLUSTER_SERVER_PLURAL,
+    SERVER_PLURAL,
     ClusterLangGraphServerSpec,
     LangGraphCronSpec,
     LangGraphServerSpec,
@@ -75,9 +77,24 @@ class ServerKey:
         return cls(ref.kind, None if ref.kind == CLUSTER_SERVER_KIND else cron_namespace, ref.name)
 
     @classmethod
+    def of_raw(cls, raw: Any, cron_namespace: str) -> ServerKey | None:
+        """The key of a serverRef as it stands in a body (spec or status), or None when it is malformed
+        (that is the spec's error, said elsewhere)."""
+        if not isinstance(raw, Mapping) or not raw.get("name"):
+            return None
+        try:
+            return cls.of(ServerObjectRef.model_validate(dict(raw)), cron_namespace)
+        except ValueError:
+            return None
+
+    @classmethod
     def of_body(cls, body: Mapping[str, Any]) -> ServerKey:
         meta = body["metadata"]
         return cls(body.get("kind") or "", meta.get("namespace"), meta["name"])
+
+    @property
+    def plural(self) -> str:
+        return CLUSTER_SERVER_PLURAL if self.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
 
     @property
     def ref(self) -> ServerObjectRef:

@@ -25,7 +25,7 @@ from langgraph_cron.core.connections import (
     server_connection,
     uses_namespace_labels,
 )
-from langgraph_cron.core.models import CLUSTER_SERVER_KIND, CLUSTER_SERVER_PLURAL, SERVER_PLURAL, LangGraphCronSpec
+from langgraph_cron.core.models import CLUSTER_SERVER_KIND, LangGraphCronSpec
 from langgraph_cron.core.server_lookup import StaticServers
 from langgraph_cron.core.settings import Settings
 from langgraph_cron.core.spec import InvalidSpec, parse_effective
@@ -99,8 +99,7 @@ class Admission:
         if spec.server_ref is None:
             return lookup
         key = ServerKey.of(spec.server_ref, namespace)
-        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
-        server = await self.kube.get_server_object(plural, key.namespace, key.name)
+        server = await self.kube.get_server_object(key.plural, key.namespace, key.name)
         if server is None:
             return lookup
         lookup.objects[key] = {**server, "kind": key.kind}

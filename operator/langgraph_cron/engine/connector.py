@@ -28,13 +28,7 @@ from langgraph_cron.core.connections import (
     ServerKey,
     ServerLookup,
 )
-from langgraph_cron.core.models import (
-    CLUSTER_SERVER_KIND,
-    CLUSTER_SERVER_PLURAL,
-    SERVER_PLURAL,
-    LangGraphCronSpec,
-    ServerObjectRef,
-)
+from langgraph_cron.core.models import CLUSTER_SERVER_KIND, LangGraphCronSpec, ServerObjectRef
 from langgraph_cron.core.objects import CronObject
 from langgraph_cron.core.server_lookup import ServerDirectory
 from langgraph_cron.core.settings import Settings
@@ -109,11 +103,11 @@ class Connector:
         if not isinstance(directory, ServerDirectory) or not isinstance(self.kube, ObjectReader):
             return  # a CLI's lookup is read whole beforehand; file mode has none
         namespace = obj.identity.namespace
-        keys = {ServerKey.of(ref, namespace) for ref in (obj.status.server_ref, _spec_server_ref(obj.raw_spec)) if ref}
+        keys = {key for key in (ServerKey.of_raw(obj.raw_spec.get("serverRef"), namespace),
+                                obj.status.server_ref and ServerKey.of(obj.status.server_ref, namespace)) if key}
         try:
             for key in directory.unseen(keys):
-                plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
-                body = await self.kube.get_server_object(plural, key.namespace, key.name)
+                body = await self.kube.get_server_object(key.plural, key.namespace, key.name)
                 directory.looked_up_server(key, None if body is None else {**body, "kind": key.kind})
             servers = [directory.server(key) for key in keys if key.kind == CLUSTER_SERVER_KIND]
             if directory.labels_unseen(namespace) and any(s and connections.uses_namespace_labels(s) for s in servers):
@@ -209,13 +203,3 @@ class Connector:
         if self._owns_http:
             await self.http.aclose()
 
-
-def _spec_server_ref(raw_spec: dict[str, Any]) -> ServerObjectRef | None:
-    """spec.serverRef, if it is well-formed (a malformed one is the spec's error, said elsewhere)."""
-    raw = raw_spec.get("serverRef")
-    if not isinstance(raw, dict):
-        return None
-    try:
-        return ServerObjectRef.model_validate(raw)
-    except ValueError:
-        return None

@@ -23,12 +23,6 @@ from langgraph_cron.clients.kube import KubernetesApiError, SecretNotFound
 from langgraph_cron.core import connections
 from langgraph_cron.core.connections import ServerHealth, ServerKey
 from langgraph_cron.core.server_lookup import ServerDirectory
-from langgraph_cron.core.models import (
-    CLUSTER_SERVER_KIND,
-    CLUSTER_SERVER_PLURAL,
-    SERVER_PLURAL,
-    ServerObjectRef,
-)
 from langgraph_cron.core.server_status import server_status_patch
 from langgraph_cron.core.spec import CLUSTER_KEY, InvalidSpec, ServerNotAllowed
 from langgraph_cron.engine.service import CronService
@@ -36,21 +30,12 @@ from langgraph_cron.engine.service import CronService
 logger = logging.getLogger(__name__)
 
 
-def _ref_key(raw: Any, namespace: str) -> ServerKey | None:
-    if not isinstance(raw, Mapping) or not raw.get("name"):
-        return None
-    try:
-        return ServerKey.of(ServerObjectRef.model_validate(dict(raw)), namespace)
-    except ValueError:
-        return None
-
-
 def referred_servers(body: Mapping[str, Any]) -> set[ServerKey]:
     """The server objects a LangGraphCron names (spec.serverRef) or has a cron through (status.serverRef)."""
     namespace = body["metadata"]["namespace"]
     keys = {
-        _ref_key((body.get("spec") or {}).get("serverRef"), namespace),
-        _ref_key((body.get("status") or {}).get("serverRef"), namespace),
+        ServerKey.of_raw((body.get("spec") or {}).get("serverRef"), namespace),
+        ServerKey.of_raw((body.get("status") or {}).get("serverRef"), namespace),
     }
     keys.discard(None)
     return keys  # type: ignore[return-value]
@@ -72,10 +57,10 @@ def holders(key: ServerKey, crons: Iterable[Mapping[str, Any]]) -> list[Mapping[
     for body in crons:
         status = body.get("status") or {}
         namespace = body["metadata"]["namespace"]
-        if _ref_key(status.get("serverRef"), namespace) == key:
+        if ServerKey.of_raw(status.get("serverRef"), namespace) == key:
             found.append(body)
             continue
-        if _ref_key((body.get("spec") or {}).get("serverRef"), namespace) != key:
+        if ServerKey.of_raw((body.get("spec") or {}).get("serverRef"), namespace) != key:
             continue
         ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
         if ready is None or ready.get("reason") not in _NEVER_MADE_ONE:
@@ -179,8 +164,7 @@ class ServerService:
             return []
 
     async def _write_status(self, key: ServerKey, patch: dict[str, Any]) -> None:
-        plural = CLUSTER_SERVER_PLURAL if key.kind == CLUSTER_SERVER_KIND else SERVER_PLURAL
         try:
-            await self.kube.patch_server_status(plural, key.namespace, key.name, patch)
+            await self.kube.patch_server_status(key.plural, key.namespace, key.name, patch)
         except KubernetesApiError as exc:  # the next check writes it again
             logger.warning("cannot write the status of %s: %s", key, exc)
