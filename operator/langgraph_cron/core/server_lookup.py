@@ -66,19 +66,17 @@ class ServerDirectory:
             store[key] = [value]
 
     def _first(self, index_name: str, key: Any) -> Any:
-        index = self.indexes.get(index_name)
-        for value in (index.get(key, ()) if index is not None else ()):
+        for value in (self.indexes.get(index_name) or {}).get(key, ()):
             return value
-        looked_up = self.looked_up.get((index_name, key))
-        if looked_up is not None and self._clock() - looked_up[0] < LOOKED_UP_SECONDS:
-            return looked_up[1]
-        return None
+        looked_up = self._looked_up_lately(index_name, key)
+        return looked_up[1] if looked_up is not None else None
 
     def _known(self, index_name: str, key: Any) -> bool:
-        if key in (self.indexes.get(index_name) or {}):
-            return True
+        return key in (self.indexes.get(index_name) or {}) or self._looked_up_lately(index_name, key) is not None
+
+    def _looked_up_lately(self, index_name: str, key: Any) -> tuple[float, Any] | None:
         looked_up = self.looked_up.get((index_name, key))
-        return looked_up is not None and self._clock() - looked_up[0] < LOOKED_UP_SECONDS
+        return looked_up if looked_up is not None and self._clock() - looked_up[0] < LOOKED_UP_SECONDS else None
 
     # ------------------------------------------------------------ what the watch has not delivered yet
 
