@@ -29,9 +29,8 @@ from typing import Any
 import kopf
 import kubernetes
 import pytest
-import yaml
 from control_plane import ControlPlane
-from install_helpers import kubectl
+from install_helpers import ROOT, kubectl, service_account_kubeconfig
 from kopf.testing import KopfRunner
 from kube_emulator import KubeEmulator
 from kube_test_api import (
@@ -225,36 +224,26 @@ def operator_kubeconfig(admin_kubeconfig: Path, directory: Path) -> Path:
     ServiceAccount and RBAC applied as shipped; a verb they lack then fails the test that needs it."""
     if str(admin_kubeconfig) in _OPERATOR_KUBECONFIGS:
         return _OPERATOR_KUBECONFIGS[str(admin_kubeconfig)]
-    manifests = Path(__file__).resolve().parents[2] / "manifests"
     for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):  # kustomize's namespace: lgcron-system
-        kubectl(admin_kubeconfig, "apply", "-n", "lgcron-system", "-f", str(manifests / name))
-    token = kubectl(admin_kubeconfig, "-n", "lgcron-system", "create", "token", "langgraph-cron-operator",
-                    "--duration=4h").strip()
-    admin = yaml.safe_load(admin_kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
-    path = directory / "operator-kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
-        "clusters": [{"name": "operator", "cluster": cluster}],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "operator", "user": "operator"}}],
-    }))
+        kubectl(admin_kubeconfig, "apply", "-n", "lgcron-system", "-f", str(ROOT / "manifests" / name))
+    path = service_account_kubeconfig(admin_kubeconfig, "lgcron-system", "langgraph-cron-operator",
+                                      directory / "operator-kubeconfig")
     _OPERATOR_KUBECONFIGS[str(admin_kubeconfig)] = path
     return path
 
 
 @contextlib.contextmanager
 def operator_credentials(request: pytest.FixtureRequest) -> Iterator[None]:
-    """With OPERATOR_RBAC: KUBECONFIG names the ServiceAccount's while the operator starts (its login
-    and its own client read it then), and the admin's again afterwards."""
+    """With OPERATOR_RBAC: KUBECONFIG names the ServiceAccount's while the operator runs (kopf's login and
+    the operator's own client read it), and the admin's again afterwards; `lgcron` run by the test
+    meanwhile gets the admin's (operator_helpers.lgcron)."""
     if not OPERATOR_RBAC:
         yield
         return
     admin = Path(request.getfixturevalue("kubeconfig_path"))
     path = str(operator_kubeconfig(admin, Path(request.getfixturevalue("tmp_path_factory").mktemp("operator-rbac"))))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LGCRON_TEST_ADMIN_KUBECONFIG", str(admin))  # for `lgcron` run by the test meanwhile
+        patch.setenv("LGCRON_TEST_ADMIN_KUBECONFIG", str(admin))
         patch.setenv("KUBECONFIG", path)
         patch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", path)
         yield

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 from control_plane import ControlPlane
 from kube_test_api import KUBEBUILDER_ASSETS, TEST_KUBECONFIG
 
@@ -51,6 +52,22 @@ def own_control_plane_kubeconfig(monkeypatch: pytest.MonkeyPatch, crds: Path | N
         monkeypatch.setenv("KUBECONFIG", str(plane.kubeconfig))
         monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(plane.kubeconfig))
         yield plane.kubeconfig
+
+
+def service_account_kubeconfig(admin_kubeconfig: Path, namespace: str, account: str, path: Path) -> Path:
+    """A Pod's credentials: a kubeconfig at `path` with a ServiceAccount's token (valid four hours: a whole
+    test session), for the cluster of the admin kubeconfig's current context."""
+    token = kubectl(admin_kubeconfig, "-n", namespace, "create", "token", account, "--duration=4h").strip()
+    admin = yaml.safe_load(admin_kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "pod",
+        "clusters": [{"name": "pod", "cluster": cluster}],
+        "users": [{"name": "pod", "user": {"token": token}}],
+        "contexts": [{"name": "pod", "context": {"cluster": "pod", "user": "pod"}}],
+    }))
+    return path
 
 
 async def exists(kube, path: str) -> bool:

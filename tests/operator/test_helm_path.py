@@ -28,6 +28,7 @@ from install_helpers import (
     kubectl,
     own_control_plane_kubeconfig,
     requires_private_control_plane,
+    service_account_kubeconfig,
 )
 from kube_test_api import LGCRON_API_VERSION, KubeTestApi, api_path
 from langgraph_cron.clients.agent_server import AgentServerClient
@@ -79,19 +80,6 @@ def apply_release(kubeconfig: Path, docs: list[dict]) -> None:
 def helm_uninstall_set(docs: list[dict]) -> list[dict]:
     """What `helm uninstall` deletes: the release's objects, minus the kept ones, in reverse install order."""
     return [d for d in reversed(docs) if (d["metadata"].get("annotations") or {}).get(KEEP) != "keep"]
-
-
-def service_account_kubeconfig(kubeconfig: Path, account: str, path: Path) -> Path:
-    """The Pod's credentials: the Deployment's ServiceAccount token, so the chart's RBAC is what is tested."""
-    token = kubectl(kubeconfig, "-n", RELEASE_NAMESPACE, "create", "token", account, "--duration=1h").strip()
-    admin = yaml.safe_load(kubeconfig.read_text())
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "pod",
-        "clusters": [{"name": "pod", "cluster": admin["clusters"][0]["cluster"]}],
-        "users": [{"name": "pod", "user": {"token": token}}],
-        "contexts": [{"name": "pod", "context": {"cluster": "pod", "user": "pod"}}],
-    }))
-    return path
 
 
 class Pod:
@@ -211,8 +199,8 @@ async def _helm_path(kubeconfig_path, kube, agent_server, server, tmp_path, log,
     fullname = deployment_doc["metadata"]["name"]
     assert {d["metadata"]["name"] for d in installed if d["kind"] == "CustomResourceDefinition"} == set(CRD_NAMES)
     apply_release(kubeconfig_path, installed)
-    pod_kubeconfig = service_account_kubeconfig(kubeconfig_path, deployment_doc["spec"]["template"]["spec"][
-        "serviceAccountName"], tmp_path / "pod-kubeconfig")
+    pod_kubeconfig = service_account_kubeconfig(kubeconfig_path, RELEASE_NAMESPACE, deployment_doc["spec"][
+        "template"]["spec"]["serviceAccountName"], tmp_path / "pod-kubeconfig")
 
     pod = Pod(await _deployment(kube, fullname), pod_kubeconfig, log)
     tls_secret = pod.env["LGCRON_WEBHOOK_TLS_SECRET"]
